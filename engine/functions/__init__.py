@@ -1,0 +1,8 @@
+"""Every px.* function, registered into :data:`engine.registry.REGISTRY` on import.
+
+One module per family; each entry is declared once, next to its Polars translation.
+"""
+
+from engine.functions import aggregates, compile_time, operators, scalars
+
+__all__ = ["aggregates", "compile_time", "operators", "scalars"]

@@ -1,0 +1,57 @@
+"""Aggregate functions: used as ``agg(name=(column, px.fn))`` or ``(column, px.quantile, q)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from engine.registry import REGISTRY, AggregateFunction, first_semantic, no_semantic, sig
+from engine.types import QUANTILE_KEYS, QUANTILE_VALUES, ColumnType, SemanticType
+
+_ANY = "BOOLEAN INT64 FLOAT64 STRING TIME64NS".split()
+
+
+def _keep(types: Sequence[ColumnType]) -> SemanticType:
+    return first_semantic(types)
+
+
+def _quantiles_semantic(types: Sequence[ColumnType]) -> SemanticType:
+    if types[0].semantic is SemanticType.DURATION_NS:
+        return SemanticType.DURATION_NS_QUANTILES
+    return SemanticType.QUANTILES
+
+
+def _quantiles(e: pl.Expr) -> pl.Expr:
+    f = e.cast(pl.Float64)
+    return pl.struct([f.quantile(q, interpolation="linear").alias(k)
+                      for k, q in zip(QUANTILE_KEYS, QUANTILE_VALUES, strict=True)])
+
+
+REGISTRY.add(AggregateFunction(
+    "count", sig(*(f"{t} -> INT64" for t in _ANY)), "Number of rows in the group (non-null values).",
+    semantic=no_semantic, category="aggregates", polars=lambda e: e.count().cast(pl.Int64),
+    examples=("df.groupby('req_path').agg(n=('latency', px.count))",)))
+REGISTRY.add(AggregateFunction(
+    "sum", sig("INT64 -> INT64", "FLOAT64 -> FLOAT64"), "Sum of the values.",
+    semantic=_keep, category="aggregates", polars=lambda e: e.sum()))
+REGISTRY.add(AggregateFunction(
+    "mean", sig("FLOAT64 -> FLOAT64"), "Arithmetic mean of the values (a FLOAT64).",
+    semantic=_keep, category="aggregates", polars=lambda e: e.cast(pl.Float64).mean()))
+REGISTRY.add(AggregateFunction(
+    "min", sig("T -> T"), "Smallest value.", semantic=_keep, category="aggregates",
+    polars=lambda e: e.min()))
+REGISTRY.add(AggregateFunction(
+    "max", sig("T -> T"), "Largest value.", semantic=_keep, category="aggregates",
+    polars=lambda e: e.max()))
+REGISTRY.add(AggregateFunction(
+    "quantiles", sig("FLOAT64 -> QUANTILES"),
+    "p01, p10, p25, p50, p75, p90 and p99 of the values; take one with px.pluck_float64(col, 'p99').",
+    semantic=_quantiles_semantic, category="aggregates", polars=_quantiles,
+    examples=("df.groupby('service').agg(lat=('latency', px.quantiles))",)))
+REGISTRY.add(AggregateFunction(
+    "quantile", sig("FLOAT64 -> FLOAT64"),
+    "The q-quantile of the values, linearly interpolated: ('latency', px.quantile, 0.99).",
+    semantic=_keep, category="aggregates", params=(("q", float),),
+    polars=lambda e, q: e.cast(pl.Float64).quantile(q, interpolation="linear"),
+    examples=("df.groupby('req_path').agg(p99=('latency', px.quantile, 0.99))",)))

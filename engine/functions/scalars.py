@@ -1,0 +1,104 @@
+"""Scalar functions over columns: time bins, strings, JSON, conditionals and semantic casts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from engine.registry import REGISTRY, ArgumentError, CallArgs, ScalarFunction, first_semantic, sig
+from engine.timeutil import DURATION_FORMS, parse_duration
+from engine.types import QUANTILE_KEYS, ColumnType, DataType, SemanticType
+
+
+def _duration_arg(position: int):
+    def normalize(consts: list[Any]) -> list[Any]:
+        value = consts[position]
+        if isinstance(value, str):
+            try:
+                consts = list(consts)
+                consts[position] = parse_duration(value)
+            except ValueError:
+                raise ArgumentError(position, f"{value!r} is not a duration; use {DURATION_FORMS}") \
+                    from None
+        return consts
+
+    return normalize
+
+
+def _bin(a: CallArgs) -> pl.Expr:
+    size = a.consts[1]
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError(f"the bin size must be a positive number of nanoseconds, not {size!r}")
+    if a.types[0].dtype is DataType.TIME64NS:
+        ns = a[0].cast(pl.Int64)
+        return (ns - ns % size).cast(pl.Datetime("ns"))
+    return a[0] - a[0] % size
+
+
+def _first_arg_semantic(types: Sequence[ColumnType]) -> SemanticType:
+    return types[0].semantic
+
+
+REGISTRY.add(ScalarFunction(
+    "bin", sig("TIME64NS, INT64 -> TIME64NS", "INT64, INT64 -> INT64"),
+    "Rounds a time (or number) down to a multiple of size: px.bin(df.time_, '1m'). The size is "
+    "a duration string ('10s', '1m', '1h'), an int of nanoseconds or px.seconds(n) and the like.",
+    semantic=_first_arg_semantic, category="time", polars=_bin, literal_args=(1,),
+    normalize=_duration_arg(1), examples=("df.timestamp = px.bin(df.time_, '10s')",)))
+
+REGISTRY.add(ScalarFunction(
+    "contains", sig("STRING, STRING -> BOOLEAN"),
+    "Whether the string contains the substring (literal match, case-sensitive).",
+    category="strings",
+    polars=lambda a: a[0].str.contains(a.consts[1], literal=True) if isinstance(a.consts[1], str)
+    else a[0].str.contains(a[1], literal=True),
+    fold=lambda s, sub: sub in s, examples=("df = df[px.contains(df.req_path, '/api')]",)))
+
+
+def _select_semantic(types: Sequence[ColumnType]) -> SemanticType:
+    return first_semantic(types[1:])
+
+
+REGISTRY.add(ScalarFunction(
+    "select", sig("BOOLEAN, T, T -> T"),
+    "Per row: the second argument where the condition holds, else the third.",
+    semantic=_select_semantic, category="logic",
+    polars=lambda a: pl.when(a[0]).then(a[1]).otherwise(a[2]),
+    fold=lambda c, x, y: x if c else y,
+    examples=("df.failure = px.select(df.resp_status >= 400, 1, 0)",)))
+
+
+def _pluck_float64(a: CallArgs) -> pl.Expr:
+    key = a.consts[1]
+    if a.types[0].dtype is DataType.QUANTILES:
+        if key not in QUANTILE_KEYS:
+            raise ValueError(f"px.quantiles has no {key!r}; it has {', '.join(QUANTILE_KEYS)}")
+        return a[0].struct.field(key)
+    return a[0].str.json_path_match(f"$.{key}").cast(pl.Float64, strict=False)
+
+
+def _pluck_semantic(types: Sequence[ColumnType]) -> SemanticType:
+    if types[0].semantic is SemanticType.DURATION_NS_QUANTILES:
+        return SemanticType.DURATION_NS
+    return SemanticType.NONE
+
+
+REGISTRY.add(ScalarFunction(
+    "pluck_float64", sig("QUANTILES, STRING -> FLOAT64", "STRING, STRING -> FLOAT64"),
+    "The number under a key of a JSON object (or of px.quantiles' result, e.g. 'p99').",
+    semantic=_pluck_semantic, category="json", polars=_pluck_float64, literal_args=(1,),
+    examples=("df.p99 = px.pluck_float64(df.latency_quantiles, 'p99')",)))
+
+
+def _cast(name: str, semantic: SemanticType, types: str, doc: str) -> None:
+    REGISTRY.add(ScalarFunction(
+        name, sig(*(f"{t} -> {t}" for t in types.split())), doc,
+        semantic=lambda _types: semantic, category="semantic types", polars=lambda a: a[0]))
+
+
+_cast("DurationNanos", SemanticType.DURATION_NS, "INT64 FLOAT64",
+      "Marks a number as a duration in nanoseconds (shown as '1.2 ms').")
+_cast("Bytes", SemanticType.BYTES, "INT64 FLOAT64", "Marks a number as a size in bytes ('3.4 MiB').")
+_cast("Percent", SemanticType.PERCENT, "INT64 FLOAT64", "Marks a number as a percentage.")

@@ -1,0 +1,39 @@
+"""One bottom-up rewrite helper, so that no rule hand-writes recursion."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from engine.relations import Join, Plan, Relation, Sink, Union
+
+__all__ = ["transform", "replace_children"]
+
+
+def replace_children(node: Relation, children: tuple[Relation, ...]) -> Relation:
+    """The same node over new children (the node itself if nothing changed)."""
+    if all(a is b for a, b in zip(node.children, children, strict=True)):
+        return node
+    if isinstance(node, Join):
+        return dataclasses.replace(node, left=children[0], right=children[1])
+    if isinstance(node, Union):
+        return dataclasses.replace(node, inputs=children)
+    return dataclasses.replace(node, input=children[0])  # type: ignore[call-arg]
+
+
+def transform(plan: Plan, fn: Callable[[Relation], Relation]) -> Plan:
+    """Apply ``fn`` to every node, children first; a shared sub-plan is rewritten once."""
+    done: dict[Relation, Relation] = {}
+
+    def visit(node: Relation) -> Relation:
+        if node in done:
+            return done[node]
+        new = replace_children(node, tuple(visit(c) for c in node.children))
+        out = done[node] = fn(new)
+        return out
+
+    sinks = tuple(visit(s) for s in plan.sinks)
+    for s in sinks:
+        if not isinstance(s, Sink):
+            raise TypeError("a rule turned an output into something else")
+    return Plan(sinks)  # type: ignore[arg-type]

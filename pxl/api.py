@@ -1,0 +1,133 @@
+"""The library surface: ``pxl.run``, ``pxl.compile``, ``pxl.explain``.
+
+The pipeline is written down once, in :func:`run`: parse → compile → optimize → execute, each
+stage timed at debug level.
+
+>>> import polars as pl
+>>> res = run("import px\\npx.display(px.DataFrame('t').head(1))", tables={"t": pl.DataFrame({"a": [1, 2]})})
+>>> res["output"]["a"].to_list()
+[1]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from engine.catalog import Catalog, MemoryCatalog, TableSource
+from engine.errors import PxlError
+from engine.executor import EngineName, Result, execute
+from engine.explain import explain as explain_plan
+from engine.optimizer import optimize
+from engine.relations import Plan
+from engine.timeutil import now_ns
+from pxl.compiler import compile_module
+from pxl.parser import parse
+
+__all__ = ["run", "compile", "explain", "Results", "make_catalog"]
+
+log = logging.getLogger("pxl")
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    log.debug("%s: %.2f ms", name, (time.perf_counter() - started) * 1e3)
+
+
+class Results(Mapping[str, pl.DataFrame]):
+    """The outputs of a script: output name → polars.DataFrame, in display order.
+
+    ``results.outputs`` also gives each output's column types (with semantic types) and
+    display options such as ``chart_type``."""
+
+    def __init__(self, outputs: list[Result], plan: Plan) -> None:
+        self.outputs = outputs
+        self.plan = plan
+        self._by_name = {o.name: o.frame for o in outputs}
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{o.name}: {o.frame.height}×{o.frame.width}" for o in self.outputs)
+        return f"Results({shapes})"
+
+
+def make_catalog(data: str | Path | None = None,
+                 tables: Mapping[str, TableSource] | None = None) -> MemoryCatalog:
+    """Tables from a directory of files and/or a mapping of frames (the latter win)."""
+    catalog = MemoryCatalog()
+    if data is not None:
+        catalog.add_dir(data)
+    for name, source in (tables or {}).items():
+        catalog.add(name, source)
+    return catalog
+
+
+@dataclass(frozen=True)
+class _Source:
+    text: str
+    filename: str
+
+
+def compile(source: str, catalog: Catalog | None = None, *, now: int | None = None,
+            filename: str = "<script>", data: str | Path | None = None,
+            tables: Mapping[str, TableSource] | None = None, optimized: bool = True) -> Plan:
+    """Parse and compile a script into a (by default optimized) plan."""
+    catalog = catalog if catalog is not None else make_catalog(data, tables)
+    now = now if now is not None else now_ns()
+    try:
+        with _stage("parse"):
+            module = parse(source, filename)
+        with _stage("compile"):
+            plan = compile_module(module, catalog, now=now, filename=filename)
+        if optimized:
+            with _stage("optimize"):
+                plan = optimize(plan)
+    except PxlError as exc:
+        raise exc.with_source(source)
+    return plan
+
+
+def run(source: str, *, data: str | Path | None = None,
+        tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
+        now: int | None = None, filename: str = "<script>",
+        engine: EngineName = "auto") -> Results:
+    """Run a PxL script and return its outputs.
+
+    ``data`` is a directory of table files (parquet, arrow, csv, ndjson; one table per file,
+    named after the file); ``tables`` maps names to polars DataFrames/LazyFrames, pyarrow Tables
+    or file paths; ``catalog`` is any table store. ``now`` (ns since the epoch) anchors relative
+    times such as '-5m'. Raises :class:`pxl.PxlError` on any mistake in the script or data."""
+    if catalog is None:
+        catalog = make_catalog(data, tables)
+    plan = compile(source, catalog, now=now, filename=filename)
+    try:
+        with _stage("execute"):
+            outputs = execute(plan, catalog, engine=engine)
+    except PxlError as exc:
+        raise exc.with_source(source)
+    return Results(outputs, plan)
+
+
+def explain(source: str, *, data: str | Path | None = None,
+            tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
+            now: int | None = None, filename: str = "<script>", optimized: bool = True) -> str:
+    """The plan of a script as stable text."""
+    plan = compile(source, catalog, now=now, filename=filename, data=data, tables=tables,
+                   optimized=optimized)
+    return explain_plan(plan)

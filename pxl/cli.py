@@ -1,0 +1,210 @@
+"""The ``pxl`` command.
+
+Exit codes: 0 success, 1 a mistake in the script (or its run), 2 a usage mistake (bad option,
+missing file, unreadable data).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.errors import DataError, PxlError
+from engine.timeutil import TIME_FORMS, now_ns, parse_time
+
+OUTPUT_FORMATS = ("table", "json", "csv", "arrow", "parquet")
+EXIT_SCRIPT, EXIT_USAGE = 1, 2
+
+
+class _Usage(click.UsageError):
+    exit_code = EXIT_USAGE
+
+
+def _fail(error: PxlError, debug: bool) -> None:
+    click.echo(error.render(), err=True)
+    if debug and error.__cause__ is not None:
+        traceback.print_exception(error.__cause__, file=sys.stderr)
+    sys.exit(EXIT_USAGE if isinstance(error, DataError) else EXIT_SCRIPT)
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every user mistake into a message and an exit code, never a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        try:
+            return fn(*args, **kwargs)
+        except PxlError as exc:
+            _fail(exc, debug)
+        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:
+            sys.exit(0)
+        except Exception as exc:  # a bug in pxl: say so plainly
+            if debug:
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in pxl; run again with --debug for the details.", err=True)
+            sys.exit(EXIT_SCRIPT)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _data_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--demo", is_flag=True, help="Use the built-in demo dataset."),
+        click.option("--data", "data_dirs", multiple=True, type=click.Path(),
+                     help="A directory of table files (parquet, arrow, csv, ndjson); repeatable."),
+        click.option("--table", "table_specs", multiple=True, metavar="NAME=PATH",
+                     help="Add one table from a file; repeatable."),
+        click.option("--now", "now_text", metavar="TIME",
+                     help="Anchor relative times ('-5m') at TIME instead of the clock."),
+        click.option("--debug", is_flag=True, help="Show timings and tracebacks."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _now(now_text: str | None) -> int:
+    if now_text is None:
+        return now_ns()
+    try:
+        return parse_time(now_text, now_ns())
+    except ValueError:
+        raise _Usage(f"--now {now_text!r} is not a time; use {TIME_FORMS[1]}") from None
+
+
+def _catalog(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...], now: int):
+    from engine.catalog import MemoryCatalog
+
+    catalog = MemoryCatalog()
+    if demo:
+        from pxl.demo import demo_tables
+
+        for name, frame in demo_tables(now).items():
+            catalog.add(name, frame)
+    for d in data_dirs:
+        catalog.add_dir(d)
+    for spec in table_specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise _Usage(f"--table {spec!r}: expected NAME=PATH, e.g. --table http_events=ev.parquet")
+        catalog.add(name, Path(path))
+    for notice in catalog.notices:
+        click.echo(f"note: {notice}", err=True)
+    return catalog
+
+
+def _read_script(script: str) -> tuple[str, str]:
+    from pxl.parser import decode_source
+
+    if script == "-":
+        return decode_source(sys.stdin.buffer.read(), "<stdin>"), "<stdin>"
+    path = Path(script)
+    if not path.is_file():
+        raise _Usage(f"no script file {script!r}")
+    return decode_source(path.read_bytes(), script), script
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pxl", prog_name="pxl")
+def main() -> None:
+    """pxl: run PxL scripts over observability tables."""
+
+
+@main.command()
+@click.argument("script")
+@_data_options
+@click.option("-o", "--output", "fmt", type=click.Choice(OUTPUT_FORMATS), default="table",
+              show_default=True, help="How to show the results.")
+@click.option("--out", "out_path", type=click.Path(), help="Write results to this file/directory.")
+@click.option("--max-rows", default=100, show_default=True, type=click.IntRange(0),
+              help="Rows shown per table with -o table.")
+@click.option("--engine", type=click.Choice(["auto", "streaming", "in-memory"]), default="auto",
+              help="Polars engine to run on.")
+@_guard
+def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
+        now_text: str | None, debug: bool, fmt: str, out_path: str | None, max_rows: int,
+        engine: str) -> None:
+    """Run SCRIPT (a .pxl file, or - for standard input) and show its outputs."""
+    from pxl.api import run as run_script
+    from pxl.output import format_results, write_csv, write_files, write_ndjson
+
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    if fmt in ("arrow", "parquet") and not out_path:
+        raise _Usage(f"-o {fmt} writes files: add --out PATH")
+    source, filename = _read_script(script)
+    now = _now(now_text)
+    catalog = _catalog(demo, data_dirs, table_specs, now)
+    results = run_script(source, catalog=catalog, now=now, filename=filename,
+                         engine=engine)  # type: ignore[arg-type]
+    outputs = results.outputs
+    if out_path:
+        written = write_files(outputs, out_path, "json" if fmt == "table" else fmt)
+        for p in written:
+            click.echo(f"wrote {p}", err=True)
+    elif fmt == "json":
+        write_ndjson(outputs, sys.stdout)
+    elif fmt == "csv":
+        write_csv(outputs, sys.stdout)
+    else:
+        click.echo(format_results(outputs, max_rows=max_rows))
+
+
+@main.command()
+@click.argument("script")
+@_data_options
+@_guard
+def explain(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
+            now_text: str | None, debug: bool) -> None:
+    """Print the optimized plan of SCRIPT."""
+    from pxl.api import explain as explain_script
+
+    source, filename = _read_script(script)
+    now = _now(now_text)
+    catalog = _catalog(demo, data_dirs, table_specs, now)
+    click.echo(explain_script(source, catalog=catalog, now=now, filename=filename))
+
+
+@main.command()
+@_data_options
+@_guard
+def tables(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
+           now_text: str | None, debug: bool) -> None:
+    """List the tables there are, with their sizes and time ranges."""
+    from engine.timeutil import format_ns
+
+    catalog = _catalog(demo, data_dirs, table_specs, _now(now_text))
+    for row in catalog.stats():
+        span = ""
+        if row["min_time"] is not None:
+            span = f"  {format_ns(row['min_time'])} .. {format_ns(row['max_time'])}"
+        click.echo(f"{row['table_name']:<16} {row['num_rows']:>10,} rows{span}")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Directory to write.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "arrow", "csv", "ndjson"]),
+              default="parquet", show_default=True)
+@click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 24 * 60))
+@click.option("--debug", is_flag=True, hidden=True)
+@_guard
+def demo(out_dir: str, fmt: str, minutes: int, debug: bool) -> None:
+    """Write the demo dataset (one file per table) to use with --data."""
+    from pxl.demo import write_demo
+
+    for path in write_demo(out_dir, fmt, minutes=minutes):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

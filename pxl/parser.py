@@ -1,0 +1,469 @@
+"""PxL text → AST, with errors that name the construct and point at it.
+
+The grammar (``grammar/pxl.lark``) is loaded once, LALR with a basic lexer and an indentation
+post-lexer. The transformer builds :mod:`pxl.syntax` nodes, one small method per grammar alias.
+
+>>> parse("import px\\nx = 1 + 2\\n").body[1]
+Assign(target=Name(id='x'), value=BinOp(op='+', left=Const(value=1), right=Const(value=2)))
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.indenter import DedentError, Indenter
+
+from engine.errors import PxlSyntaxError, Span
+from pxl import syntax as S
+
+__all__ = ["parse", "decode_source", "MAX_SOURCE_CHARS", "MAX_NESTING"]
+
+MAX_SOURCE_CHARS = 1_000_000
+MAX_NESTING = 100
+GRAMMAR = Path(__file__).with_name("grammar") / "pxl.lark"
+
+
+class _PxlIndenter(Indenter):
+    NL_type = "_NEWLINE"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+    # Terminals no rule uses are dropped by lark unless a post-lexer asks to keep them; these name
+    # Python constructs PxL lacks, so that the parser's error can say which one it met.
+    always_accept = ("_NEWLINE", "RESERVED", "POW", "FLOORDIV", "AUGASSIGN", "BITOP", "WALRUS",
+                     "FSTRING")
+
+
+@functools.cache
+def _lark() -> Lark:
+    # lark's cache key covers the grammar text but not the post-lexer: name what it keeps.
+    text = GRAMMAR.read_text(encoding="utf-8") + "\n// keep " + " ".join(_PxlIndenter.always_accept)
+    return Lark(
+        text,
+        parser="lalr",
+        lexer="basic",
+        postlex=_PxlIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def decode_source(data: bytes, filename: str = "<script>") -> str:
+    """Bytes of a script → text; invalid UTF-8 is a syntax error at the first bad byte."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise PxlSyntaxError(
+            f"the script is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            Span(filename, line, col),
+            hint="save the file as UTF-8",
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def parse(source: str, filename: str = "<script>") -> S.Module:
+    """Parse PxL text into a :class:`pxl.syntax.Module`; raises PxlSyntaxError."""
+    _check_limits(source, filename)
+    text = source if source.endswith("\n") else source + "\n"
+    try:
+        tree = _lark().parse(text)
+        return _ToAst(filename).transform(tree)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, filename).with_source(source) from None
+    except DedentError:
+        line = _dedent_line(text)
+        raise PxlSyntaxError(
+            "this line's indentation matches no outer block", Span(filename, line, 1),
+            hint="indent with the same spaces as the block it belongs to", source=source,
+        ) from None
+    except RecursionError:
+        raise PxlSyntaxError(
+            "the script is nested too deeply", Span(filename, 1, 1),
+            hint="split deep expressions into several assignments", source=source,
+        ) from None
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, PxlSyntaxError):
+            raise exc.orig_exc.with_source(source) from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise PxlSyntaxError("the script is nested too deeply", Span(filename, 1, 1),
+                                 source=source) from None
+        raise
+
+
+def _check_limits(source: str, filename: str) -> None:
+    if len(source) > MAX_SOURCE_CHARS:
+        raise PxlSyntaxError(
+            f"the script is too large ({len(source):,} characters; at most {MAX_SOURCE_CHARS:,})",
+            Span(filename, 1, 1), hint="split it into smaller scripts")
+    nul = source.find("\0")
+    if nul >= 0:
+        raise PxlSyntaxError("the script contains a NUL byte", _span_at(source, nul, filename),
+                             hint="is this a binary file?", source=source)
+    first = _first_code_offset(source)
+    if first >= 0 and source[first] in " \t":
+        indent = len(source[first:]) - len(source[first:].lstrip(" \t"))
+        raise PxlSyntaxError("unexpected indentation", _span_at(source, first + indent, filename),
+                             hint="the first statement starts at column 1", source=source)
+    depth = 0
+    for m in re.finditer(r"[(\[{]|[)\]}]|#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'", source):
+        ch = m.group()[0]
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise PxlSyntaxError(
+                    f"brackets are nested more than {MAX_NESTING} deep",
+                    _span_at(source, m.start(), filename),
+                    hint="split the expression into several assignments", source=source)
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+
+
+def _first_code_offset(source: str) -> int:
+    for m in re.finditer(r"^[^\n]*$", source, re.M):
+        if m.group().strip() and not m.group().lstrip().startswith("#"):
+            return m.start()
+    return -1
+
+
+def _span_at(source: str, offset: int, filename: str) -> Span:
+    line = source.count("\n", 0, offset) + 1
+    col = offset - (source.rfind("\n", 0, offset) + 1) + 1
+    return Span(filename, line, col)
+
+
+def _dedent_line(text: str) -> int:
+    indents = [0]
+    for i, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip(" \t")
+        if not stripped or stripped.startswith("#"):
+            continue
+        width = len(line.expandtabs(8)) - len(stripped.expandtabs(8))
+        if width > indents[-1]:
+            indents.append(width)
+        while width < indents[-1]:
+            indents.pop()
+        if width != indents[-1]:
+            return i
+    return 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Error messages: the construct, its place and a next step.
+
+_RESERVED_HINTS = {
+    "for": ("loops are not part of PxL",
+            "a script is a pipeline of DataFrame operations; compute per row with column "
+            "expressions such as df.x = df.a * 2"),
+    "while": ("loops are not part of PxL",
+              "a script is a pipeline of DataFrame operations; compute per row with column "
+              "expressions"),
+    "if": ("'if' is not part of PxL",
+           "for a per-row choice use px.select(condition, value_if_true, value_if_false)"),
+    "class": ("classes are not part of PxL", "define functions with 'def'"),
+    "lambda": ("'lambda' is not part of PxL", "define a function with 'def'"),
+    "in": ("the 'in' operator is not part of PxL", "compare with == and combine with 'or'"),
+    "is": ("the 'is' operator is not part of PxL", "compare with == or !="),
+}
+_TOKEN_HINTS = {
+    "POW": ("the '**' operator is not part of PxL", "use px.pow(a, b)"),
+    "FLOORDIV": ("the '//' operator is not part of PxL", "use px.floor(a / b)"),
+    "AUGASSIGN": ("augmented assignment (+= and the like) is not part of PxL",
+                  "write it out: x = x + 1"),
+    "BITOP": ("bitwise operators are not part of PxL", "combine conditions with 'and', 'or', 'not'"),
+    "WALRUS": ("':=' is not part of PxL", "assign with '=' on its own line"),
+    "FSTRING": ("f-strings are not part of PxL", "join strings with +"),
+    "_INDENT": ("unexpected indentation", "only the body of a 'def' is indented"),
+}
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> PxlSyntaxError:
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        span = Span(filename, exc.line, exc.column)
+        if ch in "\"'":
+            return PxlSyntaxError("unterminated string", span,
+                                  hint="close the string with the same quote on the same line")
+        return PxlSyntaxError(f"unexpected character {ch!r}", span,
+                              hint="PxL is a subset of Python: check for a typo")
+    if isinstance(exc, UnexpectedEOF):
+        return PxlSyntaxError("unexpected end of script", _end_span(text, filename),
+                              hint="is a bracket or string left open?")
+    assert isinstance(exc, UnexpectedToken)
+    return _unexpected_token(exc, text, filename)
+
+
+def _end_span(text: str, filename: str) -> Span:
+    lines = text.rstrip("\n").splitlines() or [""]
+    return Span(filename, len(lines), len(lines[-1]) + 1)
+
+
+def _unexpected_token(exc: UnexpectedToken, text: str, filename: str) -> PxlSyntaxError:
+    tok: Token = exc.token
+    if tok.type == "$END" or getattr(tok, "line", None) is None:
+        return PxlSyntaxError("unexpected end of script", _end_span(text, filename),
+                              hint="is a bracket or string left open?")
+    end_col = tok.column + len(tok.value) if tok.value and "\n" not in tok.value else None
+    span = Span(filename, tok.line, tok.column, tok.line, end_col)
+    if tok.type == "RESERVED":
+        word = str(tok.value)
+        if word == "for" and text.splitlines()[tok.line - 1][: tok.column - 1].strip():
+            return PxlSyntaxError("comprehensions are not part of PxL", span,
+                                  hint="list the values literally, or compute on columns")
+        message, hint = _RESERVED_HINTS.get(word, (f"'{word}' is not part of PxL", None))
+        return PxlSyntaxError(message, span, hint=hint)
+    if tok.type in _TOKEN_HINTS:
+        message, hint = _TOKEN_HINTS[tok.type]
+        return PxlSyntaxError(message, span, hint=hint)
+    if tok.type == "COMP_OP" and "NAME" not in exc.expected:  # a complete comparison before it
+        return PxlSyntaxError("chained comparisons are not part of PxL", span,
+                              hint="write (a < b) and (b < c)")
+    if tok.type == "_NEWLINE":
+        return PxlSyntaxError("unexpected end of line", Span(filename, tok.line, tok.column),
+                              hint="the statement is incomplete")
+    if tok.type == "_DEDENT":
+        return PxlSyntaxError("unexpected end of block", span, hint="the statement is incomplete")
+    shown = str(tok.value).split("\n")[0]
+    expected = _describe_expected(exc.expected)
+    return PxlSyntaxError(f"unexpected {shown!r}", span,
+                          hint=f"expected {expected}" if expected else None)
+
+
+_NAMES = {"RPAR": "')'", "RSQB": "']'", "RBRACE": "'}'", "COMMA": "','", "COLON": "':'",
+          "_NEWLINE": "a new line", "NAME": "a name", "EQUAL": "'='", "LPAR": "'('"}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    shown = sorted(_NAMES[t] for t in expected if t in _NAMES)
+    return " or ".join(shown[:4])
+
+
+# ----------------------------------------------------------------------------------------------
+# Tree → AST
+
+
+def _span(filename: str, meta: Any) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(filename, 1, 1)
+    return Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(filename: str, tok: Token) -> Span:
+    return Span(filename, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, filename: str) -> None:
+        super().__init__()
+        self.f = filename
+
+    def _s(self, meta: Any) -> Span:
+        return _span(self.f, meta)
+
+    # --- statements
+    def start(self, meta, items):
+        return S.Module(tuple(i for i in items if isinstance(i, S.Stmt)), span=self._s(meta))
+
+    def import_stmt(self, meta, items):
+        module, alias = items
+        if module != "px":
+            raise PxlSyntaxError(f"cannot import {module!r}: only 'px' can be imported",
+                                 self._s(meta), hint="write 'import px'")
+        return S.Import(module, str(alias) if alias else None, span=self._s(meta))
+
+    def from_import(self, meta, items):
+        module, *names = items
+        if module != "px":
+            raise PxlSyntaxError(f"cannot import from {module!r}: only 'px' can be imported",
+                                 self._s(meta), hint="write 'from px import NAME'")
+        return S.FromImport(module, tuple(names), span=self._s(meta))
+
+    def import_name(self, meta, items):
+        name, alias = items
+        return (self._name(name), str(alias) if alias else None)
+
+    def dotted_name(self, meta, items):
+        return ".".join(str(i) for i in items)
+
+    def assign(self, meta, items):
+        target, value = items
+        if not isinstance(target, S.Name | S.Attribute | S.Subscript):
+            raise PxlSyntaxError("cannot assign to this expression", target.span,
+                                 hint="assign to a name, df.column or df['column']")
+        return S.Assign(target, value, span=self._s(meta))
+
+    def expr_stmt(self, meta, items):
+        return S.ExprStmt(items[0], span=self._s(meta))
+
+    def return_stmt(self, meta, items):
+        return S.Return(items[0], span=self._s(meta))
+
+    def pass_stmt(self, meta, items):
+        return S.Pass(span=self._s(meta))
+
+    def funcdef(self, meta, items):
+        name, params, returns, body = items
+        body = tuple(body)
+        doc = None
+        if body and isinstance(body[0], S.ExprStmt) and isinstance(body[0].expr, S.Const) \
+                and isinstance(body[0].expr.value, str):
+            doc, body = body[0].expr.value, body[1:]
+        return S.FunctionDef(self._name(name), tuple(params or ()), returns, body, doc,
+                             span=self._s(meta))
+
+    def params(self, meta, items):
+        return [i for i in items if i is not None]
+
+    def param(self, meta, items):
+        name, annotation, default = items
+        return S.Param(self._name(name), annotation, default, span=self._s(meta))
+
+    def suite(self, meta, items):
+        return [i for i in items if isinstance(i, S.Stmt)]
+
+    # --- expressions
+    def or_(self, meta, items):
+        return S.BoolOp("or", items[0], items[1], span=self._s(meta))
+
+    def and_(self, meta, items):
+        return S.BoolOp("and", items[0], items[1], span=self._s(meta))
+
+    def not_(self, meta, items):
+        return S.Not(items[0], span=self._s(meta))
+
+    def compare(self, meta, items):
+        left, op, right = items
+        return S.Compare(str(op), left, right, span=self._s(meta))
+
+    def _bin(op: str):  # noqa: N805 - a method factory used in the class body
+        def method(self, meta, items):
+            return S.BinOp(op, items[0], items[1], span=self._s(meta))
+        return method
+
+    add, sub, mul, div, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("%")
+
+    def neg(self, meta, items):
+        return S.UnaryOp("-", items[0], span=self._s(meta))
+
+    def pos(self, meta, items):
+        return S.UnaryOp("+", items[0], span=self._s(meta))
+
+    def call(self, meta, items):
+        func, arguments = items
+        args: list[S.Expr] = []
+        keywords: list[S.Keyword] = []
+        for a in arguments or ():
+            if isinstance(a, S.Keyword):
+                if any(k.name == a.name for k in keywords):
+                    raise PxlSyntaxError(f"keyword argument {a.name!r} given twice", a.span)
+                keywords.append(a)
+            elif keywords:
+                raise PxlSyntaxError("a positional argument follows a keyword argument", a.span,
+                                     hint="put positional arguments first")
+            else:
+                args.append(a)
+        return S.Call(func, tuple(args), tuple(keywords), span=self._s(meta))
+
+    def arguments(self, meta, items):
+        return [i for i in items if i is not None]
+
+    def kwarg(self, meta, items):
+        name, value = items
+        return S.Keyword(self._name(name), value, span=self._s(meta))
+
+    def subscript(self, meta, items):
+        return S.Subscript(items[0], items[1], span=self._s(meta))
+
+    def getattr(self, meta, items):
+        value, name = items
+        return S.Attribute(value, self._name(name), span=self._s(meta))
+
+    def name(self, meta, items):
+        return S.Name(self._name(items[0]), span=self._s(meta))
+
+    def int_(self, meta, items):
+        return S.Const(int(str(items[0]).replace("_", ""), 0), span=self._s(meta))
+
+    def float_(self, meta, items):
+        return S.Const(float(str(items[0]).replace("_", "")), span=self._s(meta))
+
+    def string(self, meta, items):
+        return S.Const("".join(_unescape(t, self.f) for t in items), span=self._s(meta))
+
+    def none(self, meta, items):
+        return S.Const(None, span=self._s(meta))
+
+    def true(self, meta, items):
+        return S.Const(True, span=self._s(meta))
+
+    def false(self, meta, items):
+        return S.Const(False, span=self._s(meta))
+
+    def tuple_(self, meta, items):
+        return S.TupleExpr(tuple(i for i in items if i is not None), span=self._s(meta))
+
+    def list_(self, meta, items):
+        return S.ListExpr(tuple(i for i in items if i is not None), span=self._s(meta))
+
+    def dict_(self, meta, items):
+        return S.DictExpr(tuple(i for i in items if i is not None), span=self._s(meta))
+
+    def pair(self, meta, items):
+        return (items[0], items[1])
+
+    def _name(self, tok: Token) -> str:
+        name = str(tok)
+        if name.startswith("__"):
+            raise PxlSyntaxError(f"names starting with '__' are reserved: {name!r}",
+                                 _tok_span(self.f, tok), hint="choose another name")
+        return name
+
+
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
+            "r": "\r", "t": "\t", "v": "\v", "\n": ""}
+_ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)", re.S)
+
+
+def _unescape(tok: Token, filename: str) -> str:
+    text = str(tok)
+    prefix = ""
+    while text[0] not in "\"'":
+        prefix += text[0].lower()
+        text = text[1:]
+    if "b" in prefix:
+        raise PxlSyntaxError("bytes literals are not part of PxL", _tok_span(filename, tok),
+                             hint="use a plain string")
+    quote = 3 if text[:3] in ('"""', "'''") else 1
+    body = text[quote:-quote]
+    if "r" in prefix:
+        return body
+
+    def replace(m: re.Match[str]) -> str:
+        esc = m.group(1)
+        if esc[0] in "xuU" and len(esc) > 1:
+            code = int(esc[1:], 16)
+            if code > 0x10FFFF:
+                raise PxlSyntaxError(f"bad escape \\{esc} in a string", _tok_span(filename, tok))
+            return chr(code)
+        if esc[0] in "01234567":
+            return chr(int(esc, 8))
+        return _ESCAPES.get(esc, "\\" + esc)
+
+    return _ESCAPE_RE.sub(replace, body)
