@@ -18,11 +18,12 @@ import polars as pl
 import pyarrow as pa
 
 from engine.errors import DataError
+from engine.functions.metadata import METADATA_COLUMNS
 from engine.tables import semantic_of
 from engine.types import ColumnType, DataType, Schema, SemanticType, from_polars
 
 __all__ = ["Catalog", "MemoryCatalog", "TableSource", "FILE_SUFFIXES", "read_table_file",
-           "SEMANTIC_KEY"]
+           "SEMANTIC_KEY", "METADATA_TABLE"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ FILE_SUFFIXES = {
     ".parquet": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc", ".csv": "csv",
     ".ndjson": "ndjson", ".jsonl": "ndjson",
 }
+#: A table of this name also supplies the process metadata that df.ctx reads.
+METADATA_TABLE = "upid_metadata"
 #: Arrow/Parquet field metadata key holding a column's semantic type (written by pxl's exports).
 SEMANTIC_KEY = b"pxl.semantic"
 
@@ -44,6 +47,10 @@ class Catalog(Protocol):
     def scan(self, table: str, columns: Iterable[str] | None, start: int | None,
              end: int | None) -> pl.LazyFrame: ...
 
+    def metadata(self) -> pl.DataFrame | None:
+        """Process metadata, one row per upid (columns of METADATA_COLUMNS), if known."""
+        ...
+
 
 TableSource = pl.DataFrame | pl.LazyFrame | pa.Table | str | Path
 
@@ -55,7 +62,23 @@ class MemoryCatalog:
         self._frames: dict[str, pl.DataFrame] = {}
         self._schemas: dict[str, Schema] = {}
         self._times: dict[str, np.ndarray] = {}
+        self._metadata: pl.DataFrame | None = None
         self.notices: list[str] = []
+
+    def set_metadata(self, frame: pl.DataFrame | None) -> None:
+        """Process metadata for df.ctx: a frame with a string ``upid`` column and any of
+        cmdline, hostname, container_name, container_id, pod, service, namespace, node,
+        deployment, replicaset. A table named ``upid_metadata`` is used this way too."""
+        if frame is not None:
+            if "upid" not in frame.columns:
+                raise DataError("process metadata needs a 'upid' column")
+            frame = frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns
+                                       if c in METADATA_COLUMNS).unique("upid", keep="last",
+                                                                          maintain_order=True)
+        self._metadata = frame
+
+    def metadata(self) -> pl.DataFrame | None:
+        return self._metadata
 
     # --- filling
     def add(self, name: str, source: TableSource, semantics: Mapping[str, str] | None = None) -> None:
@@ -76,6 +99,8 @@ class MemoryCatalog:
             raise DataError(f"table {name!r}: cannot read a {type(source).__name__}",
                             hint="pass a polars DataFrame/LazyFrame, a pyarrow Table or a path")
         frame, schema = self._normalise(name, frame, semantics or {})
+        if name == METADATA_TABLE:
+            self.set_metadata(frame)
         self._frames[name] = frame
         self._schemas[name] = schema
         if "time_" in frame.columns:

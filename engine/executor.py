@@ -18,7 +18,7 @@ import polars as pl
 
 from engine.catalog import Catalog
 from engine.errors import ExecuteError, PxlError
-from engine.exprs import Call, ColumnRef, Expr, Literal
+from engine.exprs import AggCall, Call, ColumnRef, Expr, Literal
 from engine.registry import REGISTRY, CallArgs
 from engine.relations import (
     Aggregate,
@@ -59,6 +59,15 @@ class _Lowering:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.done: dict[Relation, pl.LazyFrame] = {}
+        self._metadata: pl.DataFrame | None | bool = False
+
+    @property
+    def metadata(self) -> pl.DataFrame | None:
+        """Process metadata by upid (fetched once per query, only if a ctx lookup needs it)."""
+        if self._metadata is False:
+            get = getattr(self.catalog, "metadata", None)
+            self._metadata = get() if get is not None else None
+        return self._metadata  # type: ignore[return-value]
 
     def __call__(self, node: Relation) -> pl.LazyFrame:
         lf = self.done.get(node)
@@ -103,12 +112,12 @@ def _(node: Scan, rec: _Lowering) -> pl.LazyFrame:
 
 @lower.register
 def _(node: Filter, rec: _Lowering) -> pl.LazyFrame:
-    return rec(node.input).filter(translate(node.predicate))
+    return rec(node.input).filter(translate(node.predicate, rec))
 
 
 @lower.register
 def _(node: Map, rec: _Lowering) -> pl.LazyFrame:
-    exprs = [translate(e).alias(n) for n, e in node.exprs]
+    exprs = [translate(e, rec).alias(n) for n, e in node.exprs]
     lf = rec(node.input)
     return lf.with_columns(exprs) if node.keep_input else lf.select(exprs)
 
@@ -121,7 +130,7 @@ def _(node: Project, rec: _Lowering) -> pl.LazyFrame:
 @lower.register
 def _(node: Aggregate, rec: _Lowering) -> pl.LazyFrame:
     lf = rec(node.input)
-    aggs = [_aggregate(a).alias(a.name) for a in node.aggs]
+    aggs = [_aggregate(a, rec).alias(a.name) for a in node.aggs]
     if not node.groups:
         return lf.select(aggs)
     if not aggs:
@@ -129,9 +138,9 @@ def _(node: Aggregate, rec: _Lowering) -> pl.LazyFrame:
     return lf.group_by(list(node.groups), maintain_order=True).agg(aggs)
 
 
-def _aggregate(a) -> pl.Expr:
+def _aggregate(a: AggCall, rec: _Lowering) -> pl.Expr:
     fn = REGISTRY.aggregate(a.fn)
-    arg = translate(a.arg) if a.arg is not None else pl.first()
+    arg = translate(a.arg, rec) if a.arg is not None else pl.first()
     try:
         return fn.polars(arg, *a.params)
     except (ValueError, TypeError) as exc:
@@ -181,27 +190,28 @@ def _(node: Sink, rec: _Lowering) -> pl.LazyFrame:
 
 
 @singledispatch
-def translate(expr: Expr) -> pl.Expr:
+def translate(expr: Expr, rec: _Lowering) -> pl.Expr:
     raise ExecuteError(f"pxl cannot run a {type(expr).__name__} expression", expr.span)
 
 
 @translate.register
-def _(expr: ColumnRef) -> pl.Expr:
+def _(expr: ColumnRef, rec: _Lowering) -> pl.Expr:
     return pl.col(expr.name)
 
 
 @translate.register
-def _(expr: Literal) -> pl.Expr:
+def _(expr: Literal, rec: _Lowering) -> pl.Expr:
     if expr.dtype is DataType.TIME64NS:
         return pl.lit(expr.value, dtype=pl.Int64).cast(pl.Datetime("ns"))
     return pl.lit(expr.value, dtype=expr.dtype.polars)
 
 
 @translate.register
-def _(expr: Call) -> pl.Expr:
+def _(expr: Call, rec: _Lowering) -> pl.Expr:
     fn = REGISTRY.scalar(expr.fn)
-    args = CallArgs([translate(a) for a in expr.args], [a.ctype for a in expr.args],
-                    [a.value if isinstance(a, Literal) else None for a in expr.args])
+    args = CallArgs([translate(a, rec) for a in expr.args], [a.ctype for a in expr.args],
+                    [a.value if isinstance(a, Literal) else None for a in expr.args],
+                    rec.metadata if fn.category == "metadata" else None)
     try:
         return fn.polars(args)
     except (ValueError, TypeError) as exc:

@@ -127,6 +127,7 @@ class CallArgs:
     exprs: list[pl.Expr]
     types: list[ColumnType]
     consts: list[Any]  # the literal value of each argument, or None if it is not a literal
+    metadata: pl.DataFrame | None = None  # process metadata by upid, for df.ctx lookups
 
     def __getitem__(self, i: int) -> pl.Expr:
         return self.exprs[i]

@@ -87,10 +87,11 @@ def _catalog(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...
 
     catalog = MemoryCatalog()
     if demo:
-        from pxl.demo import demo_tables
+        from pxl.demo import demo_metadata, demo_tables
 
         for name, frame in demo_tables(now).items():
             catalog.add(name, frame)
+        catalog.set_metadata(demo_metadata(now))
     for d in data_dirs:
         catalog.add_dir(d)
     for spec in table_specs:

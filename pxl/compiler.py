@@ -198,11 +198,11 @@ class Compiler:
                            hint=closest(name, known) or "see docs/reference.md for the functions")
 
     def eval_Subscript(self, node: S.Subscript, local, glob) -> Any:
-        from pxl.dataframe import DataFrame
+        from pxl.dataframe import Ctx, DataFrame
 
         obj = self.eval(node.value, local, glob)
         index = self.eval(node.index, local, glob)
-        if isinstance(obj, DataFrame):
+        if isinstance(obj, DataFrame | Ctx):
             return obj.subscript(self, Arg(index, node.index.span), node.span)
         if isinstance(obj, list | tuple) and isinstance(index, int) and not isinstance(index, bool):
             if -len(obj) <= index < len(obj):
@@ -439,7 +439,8 @@ class Compiler:
             hint = None
             types = {e.dtype for e in exprs}
             if DataType.STRING in types and types & {DataType.INT64, DataType.FLOAT64}:
-                hint = "compare a string column with a string (in quotes), a number with a number"
+                hint = ("compare a string column with a string (in quotes), a number with a "
+                        "number" if symbol in _COMPARE else "arithmetic needs numbers on both sides")
             return CompileError(message, span, hint=hint)
         if symbol is not None:
             return CompileError(f"cannot apply '{symbol}' to {shown[0]}", span)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import CompileError, PlanError, Span
-from engine.exprs import AggCall, ColumnRef, Expr
+from engine.exprs import AggCall, Call, ColumnRef, Expr
+from engine.functions.metadata import CTX_KEYS
 from engine.registry import REGISTRY, AggregateFunction, TypeMismatch
 from engine.relations import (
     JOIN_HOWS,
@@ -32,7 +33,7 @@ from pxl.values import BoundMethod, ColumnValue, PxFunction, describe_value, lit
 if TYPE_CHECKING:
     from pxl.compiler import Compiler
 
-__all__ = ["DataFrame", "GroupBy", "METHODS"]
+__all__ = ["DataFrame", "Ctx", "GroupBy", "METHODS"]
 
 
 def _plan(build, *args, **kwargs) -> Relation:
@@ -63,15 +64,43 @@ class DataFrame:
 
     # --- attribute and subscript access -------------------------------------------------------
     def attribute(self, c: Compiler, name: str, span: Span) -> Any:
+        if name == "ctx":
+            return Ctx(self)
         if name in METHODS:
             return BoundMethod(self, name)
         return self.column(name, span)
 
     def column(self, name: str, span: Span) -> ColumnValue:
+        """A column by name; a name the frame lacks but ``df.ctx`` knows resolves through it."""
         ctype = self.rel.schema.get(name)
         if ctype is None:
-            raise self.no_column(name, span)
+            via_ctx = self.ctx_column(name, span)
+            if via_ctx is None:
+                raise self.no_column(name, span)
+            return via_ctx
         return ColumnValue(ColumnRef(name, ctype, span=span))
+
+    def ctx_column(self, key: str, span: Span) -> ColumnValue | None:
+        """``df.ctx[key]`` as a column expression, or None if the key or the upid is missing."""
+        spec = CTX_KEYS.get(key)
+        upid = self.rel.schema.get("upid")
+        if spec is None or upid is None or upid.dtype is not DataType.STRING:
+            return None
+        fn = REGISTRY.scalar(spec.function)
+        return ColumnValue(Call(fn.name, (ColumnRef("upid", upid, span=span),),
+                                fn.resolve([upid]), span=span))
+
+    def with_ctx(self, names: tuple[str, ...], span: Span) -> DataFrame:
+        """This frame plus a column for each name it lacks but df.ctx knows (groupby('pod'))."""
+        exprs = []
+        for n in names:
+            if n not in self.rel.schema:
+                col = self.ctx_column(n, span)
+                if col is not None:
+                    exprs.append((n, col.expr))
+        if not exprs:
+            return self
+        return DataFrame(_plan(Map, self.rel, tuple(exprs), span=span))
 
     def no_column(self, name: str, span: Span) -> CompileError:
         names = self.rel.schema.names
@@ -100,10 +129,11 @@ class DataFrame:
             return self.column(value, index.span)
         if isinstance(value, list):
             names = _names(c, index, "selecting columns")
+            frame = self.with_ctx(names, index.span)
             for n in names:
-                if n not in self.rel.schema:
+                if n not in frame.rel.schema:
                     raise self.no_column(n, index.span)
-            return DataFrame(_plan(Project, self.rel, names, span=span))
+            return DataFrame(_plan(Project, frame.rel, names, span=span))
         if isinstance(value, ColumnValue):
             self.check(value.expr, index.span)
             if value.ctype.dtype is not DataType.BOOLEAN:
@@ -162,12 +192,13 @@ class DataFrame:
         """``df.groupby('col')`` or ``df.groupby(['a', 'b'])``: groups for ``.agg(...)``."""
         a = c.bind("groupby", args, kwargs, [("by", REQUIRED)], span)["by"]
         names = _names(c, a, "groupby")
+        frame = self.with_ctx(names, a.span)
         for n in names:
-            if n not in self.rel.schema:
+            if n not in frame.rel.schema:
                 raise self.no_column(n, a.span)
-            if self.rel.schema[n].dtype is DataType.QUANTILES:
+            if frame.rel.schema[n].dtype is DataType.QUANTILES:
                 raise CompileError(f"cannot group by {n!r} (quantiles)", a.span)
-        return GroupBy(self, names)
+        return GroupBy(frame, names)
 
     def agg(self, c: Compiler, args, kwargs, span) -> DataFrame:
         """``df.agg(n=('latency', px.count))``: aggregate all rows into one."""
@@ -216,8 +247,9 @@ class DataFrame:
         """``df.sort_values('latency', ascending=False)``; by several columns with lists. Stable."""
         b = c.bind("sort_values", args, kwargs, [("by", REQUIRED), ("ascending", True)], span)
         keys = _names(c, b["by"], "sort_values")
+        frame = self.with_ctx(keys, b["by"].span)
         for k in keys:
-            if k not in self.rel.schema:
+            if k not in frame.rel.schema:
                 raise self.no_column(k, b["by"].span)
         asc = b["ascending"].value
         flags = [asc] * len(keys) if isinstance(asc, bool) else asc
@@ -225,7 +257,34 @@ class DataFrame:
                 not all(isinstance(f, bool) for f in flags):
             raise CompileError("ascending must be True/False or one per column",
                                b["ascending"].span)
-        return DataFrame(_plan(Sort, self.rel, keys, tuple(not f for f in flags), span=span))
+        return DataFrame(_plan(Sort, frame.rel, keys, tuple(not f for f in flags), span=span))
+
+
+@dataclass(frozen=True, eq=False)
+class Ctx:
+    """``df.ctx``: metadata of each row's process, by key: ``df.ctx['service']``.
+
+    Keys (with Pixie's aliases): upid, pid, cmdline (cmd), hostname (host), container
+    (container_name), container_id, pod (pod_name), service (service_name), namespace, node
+    (node_name), deployment, replicaset. Unknown processes give an empty string."""
+
+    frame: DataFrame
+
+    def subscript(self, c: Compiler, index: Arg, span: Span) -> ColumnValue:
+        key = index.value
+        if not isinstance(key, str):
+            raise CompileError(f"df.ctx takes a string key, not {describe_value(key)}", index.span)
+        if key == "upid":
+            return self.frame.column("upid", index.span)
+        if "upid" not in self.frame.rel.schema:
+            raise CompileError("df.ctx needs a 'upid' column to look metadata up", span,
+                               hint="keep the upid column (e.g. in select=[...]) until ctx is used")
+        col = self.frame.ctx_column(key, index.span)
+        if col is None:
+            keys = ", ".join(sorted(CTX_KEYS))
+            raise CompileError(f"df.ctx has no key {key!r}", index.span,
+                               hint=f"{closest(key, list(CTX_KEYS)) or ''} keys: {keys}".strip())
+        return col
 
 
 @dataclass(frozen=True, eq=False)

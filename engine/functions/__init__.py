@@ -3,6 +3,6 @@
 One module per family; each entry is declared once, next to its Polars translation.
 """
 
-from engine.functions import aggregates, compile_time, operators, scalars
+from engine.functions import aggregates, compile_time, metadata, operators, scalars
 
-__all__ = ["aggregates", "compile_time", "operators", "scalars"]
+__all__ = ["aggregates", "compile_time", "metadata", "operators", "scalars"]
