@@ -176,8 +176,9 @@ def _(node: Limit, rec: _Lowering) -> pl.LazyFrame:
 
 @lower.register
 def _(node: Sort, rec: _Lowering) -> pl.LazyFrame:
-    return rec(node.input).sort(list(node.keys), descending=list(node.descending),
-                                nulls_last=True, maintain_order=True)
+    lf = rec(node.input).sort(list(node.keys), descending=list(node.descending),
+                              nulls_last=True, maintain_order=True)
+    return lf if node.limit is None else lf.head(node.limit)
 
 
 @lower.register

@@ -109,7 +109,7 @@ def _(node: Limit) -> str:
 def _(node: Sort) -> str:
     keys = ", ".join(f"{k} {'desc' if d else 'asc'}" for k, d in zip(node.keys, node.descending,
                                                                       strict=True))
-    return f"Sort[{keys}]"
+    return f"Sort[{keys}]" if node.limit is None else f"Sort[{keys}; limit={node.limit}]"
 
 
 @describe.register

@@ -277,11 +277,13 @@ class Limit(Relation):
 
 @dataclass(frozen=True, eq=False)
 class Sort(Relation):
-    """Order rows by ``keys``; ties keep their input order (a stable sort)."""
+    """Order rows by ``keys``; ties keep their input order (a stable sort). With ``limit``,
+    only the first ``limit`` rows (a top-k, made by the optimizer from sort + head)."""
 
     input: Relation
     keys: tuple[str, ...]
     descending: tuple[bool, ...]
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         self._need(self.keys, self.input.schema, "sort_values")

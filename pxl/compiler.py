@@ -43,6 +43,7 @@ from pxl.values import (
 __all__ = ["Compiler", "Arg", "compile_module", "REQUIRED", "closest"]
 
 MAX_CALL_DEPTH = 50
+MAX_EXPR_DEPTH = 100  # deeper column expressions overflow the recursion of later stages
 REQUIRED = object()
 
 _BINOPS = {"+": ("add", operator.add), "-": ("subtract", operator.sub),
@@ -76,6 +77,7 @@ class Compiler:
     filename: str = "<script>"
     sinks: list[Sink] = field(default_factory=list)
     depth: int = 0
+    expr_depths: dict[int, tuple[int, Expr]] = field(default_factory=dict)  # id → (depth, expr)
 
     # ------------------------------------------------------------------------------------------
     # statements
@@ -396,13 +398,10 @@ class Compiler:
                                f"{describe_value(b)}", span) from None
 
     def apply(self, name: str, args: list[Arg], span: Span, symbol: str | None = None) -> Any:
-        """A registry scalar function on columns and/or constants → a typed column expression."""
+        """A registry scalar function on columns and/or constants → a typed column expression.
+
+        Calls on constants only are left to the optimizer's constant folding."""
         fn = REGISTRY.scalar(name)
-        if all(not _is_column(a.value) for a in args) and fn.fold is not None:
-            try:
-                return fn.fold(*(a.value for a in args))
-            except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
-                pass
         exprs = [self.to_expr(a, fn) for a in args]
         if fn.normalize is not None:
             consts = [e.value if isinstance(e, Literal) else None for e in exprs]
@@ -420,7 +419,13 @@ class Compiler:
             ctype = fn.resolve([e.ctype for e in exprs])
         except TypeMismatch as exc:
             raise self.type_error(fn, symbol, args, exprs, span, exc) from None
-        return ColumnValue(Call(fn.name, tuple(exprs), ctype, span=span))
+        call = Call(fn.name, tuple(exprs), ctype, span=span)
+        depth = 1 + max((self.expr_depths.get(id(e), (1,))[0] for e in exprs), default=0)
+        if depth > MAX_EXPR_DEPTH:
+            raise CompileError(f"the expression is nested more than {MAX_EXPR_DEPTH} deep", span,
+                               hint="split it into steps: df.part = ...; df.x = df.part + ...")
+        self.expr_depths[id(call)] = (depth, call)
+        return ColumnValue(call)
 
     def to_expr(self, arg: Arg, fn: ScalarFunction) -> Expr:
         value = arg.value

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -69,11 +69,11 @@ def decode_source(data: bytes, filename: str = "<script>") -> str:
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8")) + 1  # in characters
         raise PxlSyntaxError(
             f"the script is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
             Span(filename, line, col),
-            hint="save the file as UTF-8",
+            hint="save the file as UTF-8", source=data.decode("utf-8", "replace"),
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -82,6 +82,7 @@ def parse(source: str, filename: str = "<script>") -> S.Module:
     """Parse PxL text into a :class:`pxl.syntax.Module`; raises PxlSyntaxError."""
     _check_limits(source, filename)
     text = source if source.endswith("\n") else source + "\n"
+    tree = None
     try:
         tree = _lark().parse(text)
         return _ToAst(filename).transform(tree)
@@ -95,16 +96,36 @@ def parse(source: str, filename: str = "<script>") -> S.Module:
         ) from None
     except RecursionError:
         raise PxlSyntaxError(
-            "the script is nested too deeply", Span(filename, 1, 1),
+            "the script is nested too deeply", _deepest_statement(tree, filename),
             hint="split deep expressions into several assignments", source=source,
         ) from None
     except VisitError as exc:
         if isinstance(exc.orig_exc, PxlSyntaxError):
             raise exc.orig_exc.with_source(source) from None
         if isinstance(exc.orig_exc, RecursionError):
-            raise PxlSyntaxError("the script is nested too deeply", Span(filename, 1, 1),
+            raise PxlSyntaxError("the script is nested too deeply",
+                                 _deepest_statement(tree, filename),
+                                 hint="split deep expressions into several assignments",
                                  source=source) from None
         raise
+
+
+def _deepest_statement(tree: Tree | None, filename: str) -> Span:
+    """Where the most deeply nested top-level statement starts (found without recursion)."""
+    best, best_depth = None, -1
+    for stmt in tree.children if tree is not None else ():
+        if not isinstance(stmt, Tree):
+            continue
+        depth, stack = 0, [(stmt, 1)]
+        while stack:
+            node, d = stack.pop()
+            depth = max(depth, d)
+            stack.extend((c, d + 1) for c in node.children if isinstance(c, Tree))
+        if depth > best_depth:
+            best, best_depth = stmt, depth
+    if best is None or getattr(best.meta, "empty", True):
+        return Span(filename, 1, 1)
+    return Span(filename, best.meta.line, best.meta.column)
 
 
 def _check_limits(source: str, filename: str) -> None:
@@ -180,6 +201,20 @@ _RESERVED_HINTS = {
     "lambda": ("'lambda' is not part of PxL", "define a function with 'def'"),
     "in": ("the 'in' operator is not part of PxL", "compare with == and combine with 'or'"),
     "is": ("the 'is' operator is not part of PxL", "compare with == or !="),
+    "elif": ("'elif' is not part of PxL",
+             "for a per-row choice use px.select(condition, value_if_true, value_if_false)"),
+    "else": ("'else' is not part of PxL",
+             "for a per-row choice use px.select(condition, value_if_true, value_if_false)"),
+    "with": ("'with' is not part of PxL", "read tables with px.DataFrame(table='...')"),
+    "try": ("'try' is not part of PxL", "errors cannot be caught: keep rows that are valid with "
+                                          "df = df[condition]"),
+    "except": ("'except' is not part of PxL", "errors cannot be caught in PxL"),
+    "finally": ("'finally' is not part of PxL", "errors cannot be caught in PxL"),
+    "raise": ("'raise' is not part of PxL", "drop unwanted rows with df = df[condition]"),
+    "del": ("'del' is not part of PxL", "drop columns with df = df.drop('col')"),
+    "yield": ("'yield' is not part of PxL", "return a value with 'return'"),
+    "global": ("'global' is not part of PxL", "pass values to functions as arguments"),
+    "nonlocal": ("'nonlocal' is not part of PxL", "pass values to functions as arguments"),
 }
 _TOKEN_HINTS = {
     "POW": ("the '**' operator is not part of PxL", "use px.pow(a, b)"),
@@ -198,13 +233,18 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> PxlSyntaxEr
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         span = Span(filename, exc.line, exc.column)
         if ch in "\"'":
+            if text[exc.pos_in_stream - 2:exc.pos_in_stream] == ch * 2:  # lexed as '' then '...
+                return PxlSyntaxError("unterminated string", Span(filename, exc.line,
+                                                                  exc.column - 2),
+                                      hint=f"close the string with {ch * 3}")
             return PxlSyntaxError("unterminated string", span,
                                   hint="close the string with the same quote on the same line")
         return PxlSyntaxError(f"unexpected character {ch!r}", span,
                               hint="PxL is a subset of Python: check for a typo")
     if isinstance(exc, UnexpectedEOF):
-        return PxlSyntaxError("unexpected end of script", _end_span(text, filename),
-                              hint="is a bracket or string left open?")
+        return _unclosed(text, len(text), filename) or PxlSyntaxError(
+            "unexpected end of script", _end_span(text, filename),
+            hint="is a bracket or string left open?")
     assert isinstance(exc, UnexpectedToken)
     return _unexpected_token(exc, text, filename)
 
@@ -217,8 +257,9 @@ def _end_span(text: str, filename: str) -> Span:
 def _unexpected_token(exc: UnexpectedToken, text: str, filename: str) -> PxlSyntaxError:
     tok: Token = exc.token
     if tok.type == "$END" or getattr(tok, "line", None) is None:
-        return PxlSyntaxError("unexpected end of script", _end_span(text, filename),
-                              hint="is a bracket or string left open?")
+        return _unclosed(text, len(text), filename) or PxlSyntaxError(
+            "unexpected end of script", _end_span(text, filename),
+            hint="is a bracket or string left open?")
     end_col = tok.column + len(tok.value) if tok.value and "\n" not in tok.value else None
     span = Span(filename, tok.line, tok.column, tok.line, end_col)
     if tok.type == "RESERVED":
@@ -226,8 +267,17 @@ def _unexpected_token(exc: UnexpectedToken, text: str, filename: str) -> PxlSynt
         if word == "for" and text.splitlines()[tok.line - 1][: tok.column - 1].strip():
             return PxlSyntaxError("comprehensions are not part of PxL", span,
                                   hint="list the values literally, or compute on columns")
-        message, hint = _RESERVED_HINTS.get(word, (f"'{word}' is not part of PxL", None))
+        message, hint = _RESERVED_HINTS.get(
+            word, (f"'{word}' is not part of PxL",
+                   "PxL has imports, assignments, defs and expressions only"))
         return PxlSyntaxError(message, span, hint=hint)
+    if tok.type == "NOT" and re.match(r"not\s+in(?!\w)", text[tok.start_pos:]):
+        message, hint = _RESERVED_HINTS["in"]
+        return PxlSyntaxError(message.replace("'in'", "'not in'"), span,
+                              hint="compare with != and combine with 'and'")
+    if exc.expected == {"_INDENT"}:
+        return PxlSyntaxError("expected an indented block", span,
+                              hint="indent the body of the def, e.g. by 4 spaces")
     if tok.type in _TOKEN_HINTS:
         message, hint = _TOKEN_HINTS[tok.type]
         return PxlSyntaxError(message, span, hint=hint)
@@ -235,10 +285,23 @@ def _unexpected_token(exc: UnexpectedToken, text: str, filename: str) -> PxlSynt
         return PxlSyntaxError("chained comparisons are not part of PxL", span,
                               hint="write (a < b) and (b < c)")
     if tok.type == "_NEWLINE":
+        expected = _describe_expected(exc.expected)
         return PxlSyntaxError("unexpected end of line", Span(filename, tok.line, tok.column),
-                              hint="the statement is incomplete")
+                              hint="the statement is incomplete"
+                                   + (f": expected {expected}" if expected else ""))
     if tok.type == "_DEDENT":
         return PxlSyntaxError("unexpected end of block", span, hint="the statement is incomplete")
+    unclosed = _unclosed(text, tok.start_pos, filename)
+    if unclosed is not None and unclosed.span.line < tok.line:  # type: ignore[union-attr]
+        return unclosed
+    number = re.search(r"\d[\w.]*$", text[:tok.start_pos])
+    if number and re.match(r"[\w.]", text[tok.start_pos]) \
+            and not re.search(r"[\w.]$", text[:number.start()]):  # a token glued to a number
+        word = number.group() + re.match(r"[\w.]*", text[tok.start_pos:]).group()  # type: ignore[union-attr]
+        return PxlSyntaxError(f"invalid number {word!r}", Span(filename, tok.line,
+                                                                tok.column - len(number.group())),
+                              hint="numbers are decimal (1_000, 2.5, 1e-3) or hex (0xff); "
+                                   "durations are strings such as '5m'")
     shown = str(tok.value).split("\n")[0]
     expected = _describe_expected(exc.expected)
     return PxlSyntaxError(f"unexpected {shown!r}", span,
@@ -250,8 +313,30 @@ _NAMES = {"RPAR": "')'", "RSQB": "']'", "RBRACE": "'}'", "COMMA": "','", "COLON"
 
 
 def _describe_expected(expected: set[str]) -> str:
+    if "_NEWLINE" in expected and "PLUS" in expected:  # after a complete expression
+        return "an operator or the end of the line"
+    if "NAME" in expected and "DEC_NUMBER" in expected:
+        return "an expression"
     shown = sorted(_NAMES[t] for t in expected if t in _NAMES)
     return " or ".join(shown[:4])
+
+
+def _unclosed(text: str, upto: int, filename: str) -> PxlSyntaxError | None:
+    """The innermost bracket opened before ``upto`` that the script never closes."""
+    stack: list[int] = []
+    pattern = r"[(\[{]|[)\]}]|#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+    for m in re.finditer(pattern, text):
+        ch = m.group()[0]
+        if ch in "([{":
+            stack.append(m.start())
+        elif ch in ")]}" and stack:
+            stack.pop()
+    before = [i for i in stack if i < upto]
+    if not before:
+        return None
+    bracket = text[before[-1]]
+    return PxlSyntaxError(f"'{bracket}' is never closed", _span_at(text, before[-1], filename),
+                          hint=f"close it with '{')]}'['([{'.index(bracket)]}'")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,7 +371,7 @@ class _ToAst(Transformer):
         if module != "px":
             raise PxlSyntaxError(f"cannot import {module!r}: only 'px' can be imported",
                                  self._s(meta), hint="write 'import px'")
-        return S.Import(module, str(alias) if alias else None, span=self._s(meta))
+        return S.Import(module, self._name(alias) if alias else None, span=self._s(meta))
 
     def from_import(self, meta, items):
         module, *names = items
@@ -297,7 +382,7 @@ class _ToAst(Transformer):
 
     def import_name(self, meta, items):
         name, alias = items
-        return (self._name(name), str(alias) if alias else None)
+        return (self._name(name), self._name(alias) if alias else None)
 
     def dotted_name(self, meta, items):
         return ".".join(str(i) for i in items)
@@ -329,7 +414,15 @@ class _ToAst(Transformer):
                              span=self._s(meta))
 
     def params(self, meta, items):
-        return [i for i in items if i is not None]
+        params = [i for i in items if i is not None]
+        for i, p in enumerate(params):
+            if any(q.name == p.name for q in params[:i]):
+                raise PxlSyntaxError(f"parameter {p.name!r} appears twice", p.span,
+                                     hint="give each parameter its own name")
+            if p.default is None and any(q.default is not None for q in params[:i]):
+                raise PxlSyntaxError(f"parameter {p.name!r} without a default follows one with "
+                                     "a default", p.span, hint="put parameters with defaults last")
+        return params
 
     def param(self, meta, items):
         name, annotation, default = items
@@ -437,8 +530,9 @@ class _ToAst(Transformer):
 
 
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
-            "r": "\r", "t": "\t", "v": "\v", "\n": ""}
-_ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)", re.S)
+            "r": "\r", "t": "\t", "v": "\v", "\n": "", "\r\n": ""}
+_ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|\r\n|.)",
+                        re.S)
 
 
 def _unescape(tok: Token, filename: str) -> str:

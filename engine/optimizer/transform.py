@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from engine.relations import Join, Plan, Relation, Sink, Union
 
-__all__ = ["transform", "replace_children"]
+__all__ = ["transform", "rewrite", "replace_children"]
 
 
 def replace_children(node: Relation, children: tuple[Relation, ...]) -> Relation:
@@ -37,3 +37,20 @@ def transform(plan: Plan, fn: Callable[[Relation], Relation]) -> Plan:
         if not isinstance(s, Sink):
             raise TypeError("a rule turned an output into something else")
     return Plan(sinks)  # type: ignore[arg-type]
+
+
+
+def rewrite(plan: Plan, fn: Callable[[Relation, tuple[Relation, ...]], Relation]) -> Plan:
+    """Rebuild every node, children first, with ``fn(old_node, new_children)``.
+
+    For rules that look facts up by the original node and may change a node together with its
+    children (e.g. prune a projection whose input lost columns)."""
+    done: dict[Relation, Relation] = {}
+
+    def visit(node: Relation) -> Relation:
+        if node in done:
+            return done[node]
+        out = done[node] = fn(node, tuple(visit(c) for c in node.children))
+        return out
+
+    return Plan(tuple(visit(s) for s in plan.sinks))  # type: ignore[arg-type]
