@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from engine.dictionary import encode_low_cardinality
 from engine.errors import DataError
 from engine.functions.metadata import METADATA_COLUMNS
 from engine.tables import semantic_of
@@ -136,7 +137,7 @@ class MemoryCatalog:
         if dropped:
             self.notices.append(f"table {name}: skipped columns of types pxl cannot hold: "
                                 f"{', '.join(dropped)}")
-        out = frame.select(exprs)
+        out = encode_low_cardinality(frame.select(exprs))
         if "time_" in out.columns and out.schema["time_"] == pl.Datetime("ns"):
             if out["time_"].null_count():
                 out = out.filter(pl.col("time_").is_not_null())

@@ -15,10 +15,13 @@ from functools import singledispatch
 from typing import Literal as TLiteral
 
 import polars as pl
+import polars.selectors as cs
 
 from engine.catalog import Catalog
+from engine.dictionary import categories, is_dictionary
 from engine.errors import ExecuteError, PxlError
-from engine.exprs import AggCall, Call, ColumnRef, Expr, Literal
+from engine.exprs import AggCall, Call, ColumnRef, Expr, Literal, columns_of
+from engine.optimizer.exprs import conjuncts
 from engine.registry import REGISTRY, CallArgs
 from engine.relations import (
     Aggregate,
@@ -60,6 +63,7 @@ class _Lowering:
         self.catalog = catalog
         self.done: dict[Relation, pl.LazyFrame] = {}
         self._metadata: pl.DataFrame | None | bool = False
+        self.decode: set[str] = set()  # dictionary columns to read as strings while translating
 
     @property
     def metadata(self) -> pl.DataFrame | None:
@@ -112,13 +116,16 @@ def _(node: Scan, rec: _Lowering) -> pl.LazyFrame:
 
 @lower.register
 def _(node: Filter, rec: _Lowering) -> pl.LazyFrame:
-    return rec(node.input).filter(translate(node.predicate, rec))
+    lf = rec(node.input)
+    scope = _Scope(rec, lf.collect_schema())
+    return lf.filter([scope.predicate(p) for p in conjuncts(node.predicate)])
 
 
 @lower.register
 def _(node: Map, rec: _Lowering) -> pl.LazyFrame:
-    exprs = [translate(e, rec).alias(n) for n, e in node.exprs]
     lf = rec(node.input)
+    scope = _Scope(rec, lf.collect_schema())
+    exprs = [scope.value(e).alias(n) for n, e in node.exprs]
     return lf.with_columns(exprs) if node.keep_input else lf.select(exprs)
 
 
@@ -130,7 +137,8 @@ def _(node: Project, rec: _Lowering) -> pl.LazyFrame:
 @lower.register
 def _(node: Aggregate, rec: _Lowering) -> pl.LazyFrame:
     lf = rec(node.input)
-    aggs = [_aggregate(a, rec).alias(a.name) for a in node.aggs]
+    scope = _Scope(rec, lf.collect_schema())
+    aggs = [_aggregate(a, scope).alias(a.name) for a in node.aggs]
     if not node.groups:
         return lf.select(aggs)
     if not aggs:
@@ -138,9 +146,9 @@ def _(node: Aggregate, rec: _Lowering) -> pl.LazyFrame:
     return lf.group_by(list(node.groups), maintain_order=True).agg(aggs)
 
 
-def _aggregate(a: AggCall, rec: _Lowering) -> pl.Expr:
+def _aggregate(a: AggCall, scope: _Scope) -> pl.Expr:
     fn = REGISTRY.aggregate(a.fn)
-    arg = translate(a.arg, rec) if a.arg is not None else pl.first()
+    arg = pl.first() if a.arg is None else scope.plain(a.arg, decode_bare=a.fn != "count")
     try:
         return fn.polars(arg, *a.params)
     except (ValueError, TypeError) as exc:
@@ -158,15 +166,24 @@ def _(node: Join, rec: _Lowering) -> pl.LazyFrame:
     rmap = dict(zip(node.right.schema.names, rnames, strict=True))
     left = rec(node.left).rename(lmap)
     right = rec(node.right).rename(rmap)
+    lkeys, rkeys = [lmap[k] for k in node.left_on], [rmap[k] for k in node.right_on]
+    lschema, rschema = left.collect_schema(), right.collect_schema()
+    mismatched = [(lk, rk) for lk, rk in zip(lkeys, rkeys, strict=True)
+                  if lschema[lk] != rschema[rk]]
+    if mismatched:  # e.g. a dictionary column joined with a plain string column
+        left = left.with_columns(pl.col(lk).cast(pl.String) for lk, _ in mismatched
+                                 if is_dictionary(lschema[lk]))
+        right = right.with_columns(pl.col(rk).cast(pl.String) for _, rk in mismatched
+                                   if is_dictionary(rschema[rk]))
     joined = left.join(
-        right, left_on=[lmap[k] for k in node.left_on], right_on=[rmap[k] for k in node.right_on],
+        right, left_on=lkeys, right_on=rkeys,
         how=_POLARS_HOW[node.how], coalesce=False, maintain_order=_ORDER[node.how])  # type: ignore[arg-type]
     return joined.select(lnames + rnames)
 
 
 @lower.register
 def _(node: Union, rec: _Lowering) -> pl.LazyFrame:
-    return pl.concat([rec(i) for i in node.inputs], how="vertical")
+    return pl.concat([rec(i) for i in node.inputs], how="vertical_relaxed")
 
 
 @lower.register
@@ -183,11 +200,77 @@ def _(node: Sort, rec: _Lowering) -> pl.LazyFrame:
 
 @lower.register
 def _(node: Sink, rec: _Lowering) -> pl.LazyFrame:
-    return rec(node.input)
+    # Outputs hold plain strings: dictionary columns are decoded (results are usually small).
+    return rec(node.input).with_columns(cs.categorical().cast(pl.String))
 
 
 # ----------------------------------------------------------------------------------------------
 # Expressions
+
+
+class _Scope:
+    """Translates expressions over one input whose physical schema is known.
+
+    An expression that reads a single dictionary column is evaluated once per distinct value
+    and mapped back by code; elsewhere dictionary columns are decoded where a function needs
+    strings."""
+
+    def __init__(self, rec: _Lowering, schema: pl.Schema) -> None:
+        self.rec = rec
+        self.schema = schema
+
+    def _dictionary_column(self, expr: Expr) -> str | None:
+        if not isinstance(expr, Call):
+            return None
+        cols = columns_of(expr)
+        if len(cols) != 1:
+            return None
+        (col,) = cols
+        dtype = self.schema.get(col)
+        return col if dtype is not None and is_dictionary(dtype) else None
+
+    def _per_value(self, expr: Expr, col: str) -> pl.Series:
+        values = categories(self.schema[col])
+        frame = pl.DataFrame({col: values})
+        try:
+            return frame.select(translate(expr, self.rec).alias("v")).to_series()
+        except pl.exceptions.PolarsError as exc:
+            raise ExecuteError(f"cannot evaluate {expr}: {str(exc).splitlines()[0]}",
+                               expr.span) from exc
+
+    def predicate(self, expr: Expr) -> pl.Expr:
+        col = self._dictionary_column(expr)
+        if col is None:
+            return self.plain(expr)
+        values = categories(self.schema[col])
+        keep = values.filter(self._per_value(expr, col).fill_null(False))
+        return pl.col(col).is_in(keep.cast(self.schema[col]).implode())
+
+    def value(self, expr: Expr) -> pl.Expr:
+        col = self._dictionary_column(expr)
+        if col is None:
+            return self.plain(expr)
+        return pl.lit(self._per_value(expr, col)).gather(pl.col(col).to_physical())
+
+    def plain(self, expr: Expr, *, decode_bare: bool = False) -> pl.Expr:
+        """Row by row, with dictionary columns decoded to strings where a function reads them
+        (a bare column stays encoded unless asked: outputs are decoded at the end)."""
+        decode = {c for c in columns_of(expr) if c in self.schema and is_dictionary(self.schema[c])}
+        if not decode or (isinstance(expr, ColumnRef) and not decode_bare):
+            return translate(expr, self.rec)
+        return _decoded(expr, self.rec, decode)
+
+
+def _decoded(expr: Expr, rec: _Lowering, decode: set[str]) -> pl.Expr:
+    """``translate`` with the dictionary columns in ``decode`` read as plain strings."""
+    token = rec.decode
+    rec.decode = decode
+    try:
+        return translate(expr, rec)
+    finally:
+        rec.decode = token
+
+
 
 
 @singledispatch
@@ -197,6 +280,8 @@ def translate(expr: Expr, rec: _Lowering) -> pl.Expr:
 
 @translate.register
 def _(expr: ColumnRef, rec: _Lowering) -> pl.Expr:
+    if expr.name in rec.decode:
+        return pl.col(expr.name).cast(pl.String)
     return pl.col(expr.name)
 
 
