@@ -133,6 +133,8 @@ class MemoryCatalog:
                 dropped.append(f"{col} ({dtype})")
                 continue
             exprs.append(_cast(col, dtype, plan_type))
+            if col == "time_" and plan_type is DataType.INT64:
+                plan_type = DataType.TIME64NS  # int64 ns since the epoch, read as a time
             cols.append((col, ColumnType(plan_type, _semantic(name, col, plan_type, semantics))))
         if dropped:
             self.notices.append(f"table {name}: skipped columns of types pxl cannot hold: "
@@ -163,11 +165,19 @@ class MemoryCatalog:
         times = self._times.get(table)
         if times is not None and (start is not None or end is not None):
             lo = int(np.searchsorted(times, start, "left")) if start is not None else 0
-            hi = int(np.searchsorted(times, end, "left")) if end is not None else len(times)
-            frame = frame.slice(lo, max(0, hi - lo))
+            frame = frame.slice(lo, self.row_count(table, start, end))
         if columns is not None:
             frame = frame.select(list(columns))
         return frame.lazy()
+
+    def row_count(self, table: str, start: int | None = None, end: int | None = None) -> int:
+        """Rows a scan of this window would read (a binary search, no data touched)."""
+        times = self._times.get(table)
+        if times is None or (start is None and end is None):
+            return self._frames[table].height
+        lo = int(np.searchsorted(times, start, "left")) if start is not None else 0
+        hi = int(np.searchsorted(times, end, "left")) if end is not None else len(times)
+        return max(0, hi - lo)
 
     def stats(self) -> list[dict[str, Any]]:
         rows = []

@@ -22,7 +22,7 @@ import polars as pl
 
 from engine.catalog import Catalog, MemoryCatalog, TableSource
 from engine.errors import PxlError
-from engine.executor import EngineName, Result, execute
+from engine.executor import EngineName, Result, execute, physical_plan
 from engine.explain import explain as explain_plan
 from engine.optimizer import optimize
 from engine.relations import Plan
@@ -126,8 +126,13 @@ def run(source: str, *, data: str | Path | None = None,
 
 def explain(source: str, *, data: str | Path | None = None,
             tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
-            now: int | None = None, filename: str = "<script>", optimized: bool = True) -> str:
-    """The plan of a script as stable text."""
-    plan = compile(source, catalog, now=now, filename=filename, data=data, tables=tables,
-                   optimized=optimized)
-    return explain_plan(plan)
+            now: int | None = None, filename: str = "<script>", optimized: bool = True,
+            physical: bool = False) -> str:
+    """The plan of a script as stable text; with ``physical`` the Polars plan too."""
+    if catalog is None:
+        catalog = make_catalog(data, tables)
+    plan = compile(source, catalog, now=now, filename=filename, optimized=optimized)
+    text = explain_plan(plan)
+    if physical:
+        text += "\n\n" + physical_plan(plan, catalog)
+    return text

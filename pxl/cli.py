@@ -164,16 +164,19 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
 @main.command()
 @click.argument("script")
 @_data_options
+@click.option("--physical", is_flag=True, help="Also print the Polars plan of each output.")
+@click.option("--unoptimized", is_flag=True, help="The plan as compiled, before the optimizer.")
 @_guard
 def explain(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
-            now_text: str | None, debug: bool) -> None:
+            now_text: str | None, debug: bool, physical: bool, unoptimized: bool) -> None:
     """Print the optimized plan of SCRIPT."""
     from pxl.api import explain as explain_script
 
     source, filename = _read_script(script)
     now = _now(now_text)
     catalog = _catalog(demo, data_dirs, table_specs, now)
-    click.echo(explain_script(source, catalog=catalog, now=now, filename=filename))
+    click.echo(explain_script(source, catalog=catalog, now=now, filename=filename,
+                              optimized=not unoptimized, physical=physical))
 
 
 @main.command()
