@@ -342,8 +342,13 @@ def _agg_call(c: Compiler, frame: DataFrame, name: str, arg: Arg) -> AggCall:
     try:
         ctype = fn.resolve([col.ctype])
     except TypeMismatch:
+        fits = [f"px.{n}" for n, a in sorted(REGISTRY.aggregates.items())
+                if not a.params
+                and any(sg.bind([col.ctype.dtype]) is not None for sg in a.signatures)]
         raise CompileError(f"agg {name}: px.{fn.name} cannot aggregate {column!r} "
-                           f"({col.ctype.dtype})", arg.span) from None
+                           f"({col.ctype.dtype})", arg.span,
+                           hint=f"aggregates that take it: {', '.join(fits)}" if fits else None
+                           ) from None
     return AggCall(name, fn.name, col.expr, tuple(float(p) for p in params), ctype, span=arg.span)
 
 
