@@ -29,6 +29,9 @@ def demo_catalog(demo_frames) -> MemoryCatalog:
     catalog = MemoryCatalog()
     for name, frame in demo_frames.items():
         catalog.add(name, frame)
+    from pxl.demo import demo_metadata
+
+    catalog.set_metadata(demo_metadata(DEMO_NOW))
     return catalog
 
 
