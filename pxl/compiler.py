@@ -8,9 +8,11 @@ are called at compile time with their arguments. Python's eval/exec are never us
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import operator
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -508,12 +510,25 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
     return f"did you mean {match[0]!r}?" if match else None
 
 
+@contextlib.contextmanager
+def _recursion_room(frames: int = 6_000) -> Iterator[None]:
+    """The evaluator recurses once or twice per level of an expression; the parser lets
+    expressions nest up to pxl.parser.MAX_EXPR_DEPTH, which needs more than Python's default."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def compile_module(module: S.Module, catalog: Catalog, *, now: int,
                    filename: str = "<script>") -> Plan:
     """Evaluate a parsed script into a plan; raises CompileError/PlanError with spans."""
     compiler = Compiler(catalog, now, filename)
     try:
-        return compiler.run_module(module)
+        with _recursion_room():
+            return compiler.run_module(module)
     except RecursionError:
         raise CompileError("the script is nested too deeply to compile",
                            Span(filename, 1, 1)) from None

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -27,10 +28,12 @@ from lark.indenter import DedentError, Indenter
 from engine.errors import PxlSyntaxError, Span
 from pxl import syntax as S
 
-__all__ = ["parse", "decode_source", "MAX_SOURCE_CHARS", "MAX_NESTING"]
+__all__ = ["parse", "decode_source", "MAX_SOURCE_CHARS", "MAX_NESTING", "MAX_EXPR_DEPTH"]
 
 MAX_SOURCE_CHARS = 1_000_000
 MAX_NESTING = 100
+#: Deepest expression tree a statement may hold (a+a+…+a with this many terms, say).
+MAX_EXPR_DEPTH = 500
 GRAMMAR = Path(__file__).with_name("grammar") / "pxl.lark"
 
 
@@ -49,6 +52,9 @@ class _PxlIndenter(Indenter):
 
 @functools.cache
 def _lark() -> Lark:
+    """The parser, built once. The AST is made during parsing (an inline transformer, no tree)
+    and spans come from the first and last token of each node, which is several times faster
+    than lark's propagate_positions (docs/performance.md)."""
     # lark's cache key covers the grammar text but not the post-lexer: name what it keeps.
     text = GRAMMAR.read_text(encoding="utf-8") + "\n// keep " + " ".join(_PxlIndenter.always_accept)
     return Lark(
@@ -56,10 +62,14 @@ def _lark() -> Lark:
         parser="lalr",
         lexer="basic",
         postlex=_PxlIndenter(),
-        propagate_positions=True,
+        keep_all_tokens=True,
         maybe_placeholders=True,
+        transformer=_BUILDER,
         cache=True,
     )
+
+
+_PARSE_LOCK = threading.Lock()
 
 
 def decode_source(data: bytes, filename: str = "<script>") -> str:
@@ -82,10 +92,10 @@ def parse(source: str, filename: str = "<script>") -> S.Module:
     """Parse PxL text into a :class:`pxl.syntax.Module`; raises PxlSyntaxError."""
     _check_limits(source, filename)
     text = source if source.endswith("\n") else source + "\n"
-    tree = None
     try:
-        tree = _lark().parse(text)
-        return _ToAst(filename).transform(tree)
+        with _PARSE_LOCK:  # the builder is shared: it names the file in the spans it makes
+            _BUILDER.f = filename
+            return _lark().parse(text)  # type: ignore[return-value]
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename).with_source(source) from None
     except DedentError:
@@ -94,38 +104,12 @@ def parse(source: str, filename: str = "<script>") -> S.Module:
             "this line's indentation matches no outer block", Span(filename, line, 1),
             hint="indent with the same spaces as the block it belongs to", source=source,
         ) from None
-    except RecursionError:
-        raise PxlSyntaxError(
-            "the script is nested too deeply", _deepest_statement(tree, filename),
-            hint="split deep expressions into several assignments", source=source,
-        ) from None
+    except PxlSyntaxError as exc:
+        raise exc.with_source(source) from None
     except VisitError as exc:
         if isinstance(exc.orig_exc, PxlSyntaxError):
             raise exc.orig_exc.with_source(source) from None
-        if isinstance(exc.orig_exc, RecursionError):
-            raise PxlSyntaxError("the script is nested too deeply",
-                                 _deepest_statement(tree, filename),
-                                 hint="split deep expressions into several assignments",
-                                 source=source) from None
         raise
-
-
-def _deepest_statement(tree: Tree | None, filename: str) -> Span:
-    """Where the most deeply nested top-level statement starts (found without recursion)."""
-    best, best_depth = None, -1
-    for stmt in tree.children if tree is not None else ():
-        if not isinstance(stmt, Tree):
-            continue
-        depth, stack = 0, [(stmt, 1)]
-        while stack:
-            node, d = stack.pop()
-            depth = max(depth, d)
-            stack.extend((c, d + 1) for c in node.children if isinstance(c, Tree))
-        if depth > best_depth:
-            best, best_depth = stmt, depth
-    if best is None or getattr(best.meta, "empty", True):
-        return Span(filename, 1, 1)
-    return Span(filename, best.meta.line, best.meta.column)
 
 
 def _check_limits(source: str, filename: str) -> None:
@@ -340,81 +324,113 @@ def _unclosed(text: str, upto: int, filename: str) -> PxlSyntaxError | None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Tree → AST
+# Tokens → AST
 
 
-def _span(filename: str, meta: Any) -> Span:
-    if getattr(meta, "empty", True):
-        return Span(filename, 1, 1)
-    return Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
+#: Token types that carry a value; every other token is punctuation or a keyword.
+_VALUE_TOKENS = frozenset({"NAME", "DEC_NUMBER", "HEX_NUMBER", "FLOAT_NUMBER", "STRING", "COMP_OP"})
 
 
 def _tok_span(filename: str, tok: Token) -> Span:
     return Span(filename, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer):
-    def __init__(self, filename: str) -> None:
-        super().__init__()
-        self.f = filename
+def _start(x: Any) -> tuple[int, int] | None:
+    if isinstance(x, Token):
+        return x.line, x.column
+    if isinstance(x, S.Node):
+        return x.span.line, x.span.col
+    if isinstance(x, list | tuple):
+        for y in x:
+            if (pos := _start(y)) is not None:
+                return pos
+    return None
 
-    def _s(self, meta: Any) -> Span:
-        return _span(self.f, meta)
+
+def _end(x: Any) -> tuple[int, int] | None:
+    if isinstance(x, Token):
+        return x.end_line, x.end_column
+    if isinstance(x, S.Node):
+        return x.span.end_line or x.span.line, x.span.end_col or x.span.col
+    if isinstance(x, list | tuple):
+        for y in reversed(x):
+            if (pos := _end(y)) is not None:
+                return pos
+    return None
+
+
+def _values(items: list[Any]) -> list[Any]:
+    """The children that mean something: nodes, value tokens and empty optionals (None)."""
+    return [i for i in items if not isinstance(i, Token) or i.type in _VALUE_TOKENS]
+
+
+class _Builder(Transformer):
+    """Makes AST nodes while lark parses: one small method per grammar alias. Each gets all the
+    children of its rule (punctuation included) and takes its span from the first and last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.f = "<script>"
+
+    def _s(self, items: list[Any]) -> Span:
+        start, end = _start(items), _end(items)
+        if start is None or end is None:
+            return Span(self.f, 1, 1)
+        return Span(self.f, start[0], start[1], end[0], end[1])
 
     # --- statements
-    def start(self, meta, items):
-        return S.Module(tuple(i for i in items if isinstance(i, S.Stmt)), span=self._s(meta))
+    def start(self, items):
+        return S.Module(tuple(i for i in items if isinstance(i, S.Stmt)), span=self._s(items))
 
-    def import_stmt(self, meta, items):
-        module, alias = items
-        if module != "px":
-            raise PxlSyntaxError(f"cannot import {module!r}: only 'px' can be imported",
-                                 self._s(meta), hint="write 'import px'")
-        return S.Import(module, self._name(alias) if alias else None, span=self._s(meta))
+    def import_stmt(self, items):  # "import" dotted_name ["as" NAME]
+        module, alias = items[1], items[3]
+        if _dotted(module) != "px":
+            raise PxlSyntaxError(f"cannot import {_dotted(module)!r}: only 'px' can be imported",
+                                 self._s(items), hint="write 'import px'")
+        return S.Import("px", self._name(alias) if alias else None, span=self._s(items))
 
-    def from_import(self, meta, items):
-        module, *names = items
-        if module != "px":
-            raise PxlSyntaxError(f"cannot import from {module!r}: only 'px' can be imported",
-                                 self._s(meta), hint="write 'from px import NAME'")
-        return S.FromImport(module, tuple(names), span=self._s(meta))
+    def from_import(self, items):
+        module, *names = _values(items)
+        if _dotted(module) != "px":
+            raise PxlSyntaxError(f"cannot import from {_dotted(module)!r}: only 'px' can be "
+                                 "imported", self._s(items), hint="write 'from px import NAME'")
+        return S.FromImport("px", tuple(n[0] for n in names), span=self._s(items))
 
-    def import_name(self, meta, items):
-        name, alias = items
-        return (self._name(name), self._name(alias) if alias else None)
+    def import_name(self, items):  # NAME ["as" NAME]
+        name, alias = items[0], items[2]
+        return ((self._name(name), self._name(alias) if alias else None), name)
 
-    def dotted_name(self, meta, items):
-        return ".".join(str(i) for i in items)
+    def dotted_name(self, items):
+        return [i for i in items if isinstance(i, Token) and i.type == "NAME"]
 
-    def assign(self, meta, items):
-        target, value = items
+    def assign(self, items):
+        target, value = _values(items)
         if not isinstance(target, S.Name | S.Attribute | S.Subscript):
             raise PxlSyntaxError("cannot assign to this expression", target.span,
                                  hint="assign to a name, df.column or df['column']")
-        return S.Assign(target, value, span=self._s(meta))
+        return _shallow(S.Assign(target, value, span=self._s(items)))
 
-    def expr_stmt(self, meta, items):
-        return S.ExprStmt(items[0], span=self._s(meta))
+    def expr_stmt(self, items):
+        return _shallow(S.ExprStmt(items[0], span=self._s(items)))
 
-    def return_stmt(self, meta, items):
-        return S.Return(items[0], span=self._s(meta))
+    def return_stmt(self, items):
+        return _shallow(S.Return(_values(items)[0], span=self._s(items)))
 
-    def pass_stmt(self, meta, items):
-        return S.Pass(span=self._s(meta))
+    def pass_stmt(self, items):
+        return S.Pass(span=self._s(items))
 
-    def funcdef(self, meta, items):
-        name, params, returns, body = items
+    def funcdef(self, items):  # "def" NAME "(" [params] ")" ["->" expr] ":" suite
+        name, params, returns, body = items[1], items[3], items[6], items[-1]
         body = tuple(body)
         doc = None
         if body and isinstance(body[0], S.ExprStmt) and isinstance(body[0].expr, S.Const) \
                 and isinstance(body[0].expr.value, str):
             doc, body = body[0].expr.value, body[1:]
         return S.FunctionDef(self._name(name), tuple(params or ()), returns, body, doc,
-                             span=self._s(meta))
+                             span=self._s(items))
 
-    def params(self, meta, items):
-        params = [i for i in items if i is not None]
+    def params(self, items):
+        params = [i for i in _values(items) if i is not None]
         for i, p in enumerate(params):
             if any(q.name == p.name for q in params[:i]):
                 raise PxlSyntaxError(f"parameter {p.name!r} appears twice", p.span,
@@ -424,42 +440,48 @@ class _ToAst(Transformer):
                                      "a default", p.span, hint="put parameters with defaults last")
         return params
 
-    def param(self, meta, items):
-        name, annotation, default = items
-        return S.Param(self._name(name), annotation, default, span=self._s(meta))
+    def param(self, items):  # NAME [":" expr] ["=" expr]
+        name, annotation, default = items[0], items[2], items[4]
+        return S.Param(self._name(name), annotation, default, span=self._s(items))
 
-    def suite(self, meta, items):
+    def suite(self, items):
         return [i for i in items if isinstance(i, S.Stmt)]
 
     # --- expressions
-    def or_(self, meta, items):
-        return S.BoolOp("or", items[0], items[1], span=self._s(meta))
+    def atom(self, items):  # a parenthesised expression
+        return _values(items)[0]
 
-    def and_(self, meta, items):
-        return S.BoolOp("and", items[0], items[1], span=self._s(meta))
+    def or_(self, items):
+        left, right = _values(items)
+        return S.BoolOp("or", left, right, span=self._s(items))
 
-    def not_(self, meta, items):
-        return S.Not(items[0], span=self._s(meta))
+    def and_(self, items):
+        left, right = _values(items)
+        return S.BoolOp("and", left, right, span=self._s(items))
 
-    def compare(self, meta, items):
+    def not_(self, items):
+        return S.Not(_values(items)[0], span=self._s(items))
+
+    def compare(self, items):
         left, op, right = items
-        return S.Compare(str(op), left, right, span=self._s(meta))
+        return S.Compare(str(op), left, right, span=self._s(items))
 
     def _bin(op: str):  # noqa: N805 - a method factory used in the class body
-        def method(self, meta, items):
-            return S.BinOp(op, items[0], items[1], span=self._s(meta))
+        def method(self, items):
+            left, right = _values(items)
+            return S.BinOp(op, left, right, span=self._s(items))
         return method
 
     add, sub, mul, div, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("%")
 
-    def neg(self, meta, items):
-        return S.UnaryOp("-", items[0], span=self._s(meta))
+    def neg(self, items):
+        return S.UnaryOp("-", _values(items)[0], span=self._s(items))
 
-    def pos(self, meta, items):
-        return S.UnaryOp("+", items[0], span=self._s(meta))
+    def pos(self, items):
+        return S.UnaryOp("+", _values(items)[0], span=self._s(items))
 
-    def call(self, meta, items):
-        func, arguments = items
+    def call(self, items):
+        func, arguments = _values(items)
         args: list[S.Expr] = []
         keywords: list[S.Keyword] = []
         for a in arguments or ():
@@ -472,54 +494,56 @@ class _ToAst(Transformer):
                                      hint="put positional arguments first")
             else:
                 args.append(a)
-        return S.Call(func, tuple(args), tuple(keywords), span=self._s(meta))
+        return S.Call(func, tuple(args), tuple(keywords), span=self._s(items))
 
-    def arguments(self, meta, items):
-        return [i for i in items if i is not None]
+    def arguments(self, items):
+        return [i for i in _values(items) if i is not None]
 
-    def kwarg(self, meta, items):
-        name, value = items
-        return S.Keyword(self._name(name), value, span=self._s(meta))
+    def kwarg(self, items):
+        name, value = _values(items)
+        return S.Keyword(self._name(name), value, span=self._s(items))
 
-    def subscript(self, meta, items):
-        return S.Subscript(items[0], items[1], span=self._s(meta))
+    def subscript(self, items):
+        value, index = _values(items)
+        return S.Subscript(value, index, span=self._s(items))
 
-    def getattr(self, meta, items):
-        value, name = items
-        return S.Attribute(value, self._name(name), span=self._s(meta))
+    def getattr(self, items):
+        value, name = _values(items)
+        return S.Attribute(value, self._name(name), span=self._s(items))
 
-    def name(self, meta, items):
-        return S.Name(self._name(items[0]), span=self._s(meta))
+    def name(self, items):
+        return S.Name(self._name(items[0]), span=self._s(items))
 
-    def int_(self, meta, items):
-        return S.Const(int(str(items[0]).replace("_", ""), 0), span=self._s(meta))
+    def int_(self, items):
+        return S.Const(int(str(items[0]).replace("_", ""), 0), span=self._s(items))
 
-    def float_(self, meta, items):
-        return S.Const(float(str(items[0]).replace("_", "")), span=self._s(meta))
+    def float_(self, items):
+        return S.Const(float(str(items[0]).replace("_", "")), span=self._s(items))
 
-    def string(self, meta, items):
-        return S.Const("".join(_unescape(t, self.f) for t in items), span=self._s(meta))
+    def string(self, items):
+        return S.Const("".join(_unescape(t, self.f) for t in items), span=self._s(items))
 
-    def none(self, meta, items):
-        return S.Const(None, span=self._s(meta))
+    def none(self, items):
+        return S.Const(None, span=self._s(items))
 
-    def true(self, meta, items):
-        return S.Const(True, span=self._s(meta))
+    def true(self, items):
+        return S.Const(True, span=self._s(items))
 
-    def false(self, meta, items):
-        return S.Const(False, span=self._s(meta))
+    def false(self, items):
+        return S.Const(False, span=self._s(items))
 
-    def tuple_(self, meta, items):
-        return S.TupleExpr(tuple(i for i in items if i is not None), span=self._s(meta))
+    def tuple_(self, items):
+        return S.TupleExpr(tuple(i for i in _values(items) if i is not None), span=self._s(items))
 
-    def list_(self, meta, items):
-        return S.ListExpr(tuple(i for i in items if i is not None), span=self._s(meta))
+    def list_(self, items):
+        return S.ListExpr(tuple(i for i in _values(items) if i is not None), span=self._s(items))
 
-    def dict_(self, meta, items):
-        return S.DictExpr(tuple(i for i in items if i is not None), span=self._s(meta))
+    def dict_(self, items):
+        return S.DictExpr(tuple(i for i in _values(items) if i is not None), span=self._s(items))
 
-    def pair(self, meta, items):
-        return (items[0], items[1])
+    def pair(self, items):
+        key, value = _values(items)
+        return (key, value)
 
     def _name(self, tok: Token) -> str:
         name = str(tok)
@@ -527,6 +551,43 @@ class _ToAst(Transformer):
             raise PxlSyntaxError(f"names starting with '__' are reserved: {name!r}",
                                  _tok_span(self.f, tok), hint="choose another name")
         return name
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, S.Keyword):
+        return [node.value]
+    if isinstance(node, tuple):
+        return list(node)
+    if not isinstance(node, S.Node):
+        return []
+    out: list[Any] = []
+    for value in node.__dict__.values():
+        if isinstance(value, S.Node):
+            out.append(value)
+        elif isinstance(value, tuple):
+            out.extend(v for v in value if isinstance(v, S.Node | tuple))
+    return out
+
+
+def _shallow(stmt: S.Stmt) -> S.Stmt:
+    """The statement, if its expressions nest at most MAX_EXPR_DEPTH deep (later stages walk
+    them recursively); found without recursion."""
+    stack = [(c, 1) for c in _children(stmt)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPR_DEPTH:
+            raise PxlSyntaxError(f"the script is nested too deeply (more than {MAX_EXPR_DEPTH} "
+                                 "levels)", Span(stmt.span.file, stmt.span.line, stmt.span.col),
+                                 hint="split deep expressions into several assignments")
+        stack.extend((c, depth + 1) for c in _children(node))
+    return stmt
+
+
+def _dotted(tokens: list[Token]) -> str:
+    return ".".join(str(t) for t in tokens)
+
+
+_BUILDER = _Builder()
 
 
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
