@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -27,6 +28,7 @@ from engine.explain import explain as explain_plan
 from engine.optimizer import optimize
 from engine.relations import Plan
 from engine.timeutil import now_ns
+from pxl.args import VisSpec
 from pxl.compiler import compile_module
 from pxl.parser import parse
 
@@ -86,15 +88,19 @@ class _Source:
 
 def compile(source: str, catalog: Catalog | None = None, *, now: int | None = None,
             filename: str = "<script>", data: str | Path | None = None,
-            tables: Mapping[str, TableSource] | None = None, optimized: bool = True) -> Plan:
-    """Parse and compile a script into a (by default optimized) plan."""
+            tables: Mapping[str, TableSource] | None = None, optimized: bool = True,
+            args: Mapping[str, Any] | None = None, vis: VisSpec | None = None) -> Plan:
+    """Parse and compile a script into a (by default optimized) plan.
+
+    ``args`` gives script arguments (declared with px.arg or a vis.json) by name."""
     catalog = catalog if catalog is not None else make_catalog(data, tables)
     now = now if now is not None else now_ns()
     try:
         with _stage("parse"):
             module = parse(source, filename)
         with _stage("compile"):
-            plan = compile_module(module, catalog, now=now, filename=filename)
+            plan = compile_module(module, catalog, now=now, filename=filename,
+                                  args=dict(args or {}), vis=vis)
         if optimized:
             with _stage("optimize"):
                 plan = optimize(plan)
@@ -105,17 +111,18 @@ def compile(source: str, catalog: Catalog | None = None, *, now: int | None = No
 
 def run(source: str, *, data: str | Path | None = None,
         tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
-        now: int | None = None, filename: str = "<script>",
-        engine: EngineName = "auto") -> Results:
+        now: int | None = None, filename: str = "<script>", engine: EngineName = "auto",
+        args: Mapping[str, Any] | None = None, vis: VisSpec | None = None) -> Results:
     """Run a PxL script and return its outputs.
 
     ``data`` is a directory of table files (parquet, arrow, csv, ndjson; one table per file,
     named after the file); ``tables`` maps names to polars DataFrames/LazyFrames, pyarrow Tables
     or file paths; ``catalog`` is any table store. ``now`` (ns since the epoch) anchors relative
-    times such as '-5m'. Raises :class:`pxl.PxlError` on any mistake in the script or data."""
+    times such as '-5m'. ``args`` sets script arguments (px.arg); ``vis`` is a Pixie vis.json
+    spec (pxl.args.load_vis). Raises :class:`pxl.PxlError` on any mistake in the script or data."""
     if catalog is None:
         catalog = make_catalog(data, tables)
-    plan = compile(source, catalog, now=now, filename=filename)
+    plan = compile(source, catalog, now=now, filename=filename, args=args, vis=vis)
     try:
         with _stage("execute"):
             outputs = execute(plan, catalog, engine=engine)
@@ -127,11 +134,13 @@ def run(source: str, *, data: str | Path | None = None,
 def explain(source: str, *, data: str | Path | None = None,
             tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
             now: int | None = None, filename: str = "<script>", optimized: bool = True,
-            physical: bool = False) -> str:
+            physical: bool = False, args: Mapping[str, Any] | None = None,
+            vis: VisSpec | None = None) -> str:
     """The plan of a script as stable text; with ``physical`` the Polars plan too."""
     if catalog is None:
         catalog = make_catalog(data, tables)
-    plan = compile(source, catalog, now=now, filename=filename, optimized=optimized)
+    plan = compile(source, catalog, now=now, filename=filename, optimized=optimized, args=args,
+                   vis=vis)
     text = explain_plan(plan)
     if physical:
         text += "\n\n" + physical_plan(plan, catalog)

@@ -98,7 +98,22 @@ def px_display(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span)
     c.add_sink(frame.rel, name, tuple(options), span)
 
 
+def px_arg(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> Any:
+    """``px.arg(name, type=str, default=..., help='')``: a script argument.
+
+    Its value comes from the command line (``pxl run s.pxl -- --name=value``) or
+    ``pxl.run(source, args={...})``, else the default; with no default it is required.
+    ``pxl run s.pxl -- --help`` lists the arguments of a script."""
+    b = c.bind("px.arg", args, kwargs, [("name", REQUIRED), ("type", None), ("default", None),
+                                        ("help", "")], span)
+    name = b["name"].value
+    if not isinstance(name, str):
+        raise CompileError("px.arg needs the argument's name as a string", b["name"].span)
+    return c.arg_value(name, span)
+
+
 PX_BUILTINS: dict[str, Builtin] = {
+    "arg": Builtin("arg", px_arg, px_arg.__doc__ or ""),
     "DataFrame": Builtin("DataFrame", px_dataframe, px_dataframe.__doc__ or ""),
     "display": Builtin("display", px_display, px_display.__doc__ or ""),
 }

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 import click
 
 from engine.errors import DataError, PxlError
@@ -30,7 +32,9 @@ def _fail(error: PxlError, debug: bool) -> None:
     click.echo(error.render(), err=True)
     if debug and error.__cause__ is not None:
         traceback.print_exception(error.__cause__, file=sys.stderr)
-    sys.exit(EXIT_USAGE if isinstance(error, DataError) else EXIT_SCRIPT)
+    from pxl.args import ArgError
+
+    sys.exit(EXIT_USAGE if isinstance(error, DataError | ArgError) else EXIT_SCRIPT)
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,15 +108,45 @@ def _catalog(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...
     return catalog
 
 
-def _read_script(script: str) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Script:
+    source: str
+    filename: str
+    vis: Any = None  # pxl.args.VisSpec
+
+
+def _read_script(script: str) -> _Script:
+    """A script file, - for standard input, or a bundled script's name (px/http_data)."""
+    from pxl.args import load_vis
     from pxl.parser import decode_source
+    from pxl.scripts import find, vis_path_for
 
     if script == "-":
-        return decode_source(sys.stdin.buffer.read(), "<stdin>"), "<stdin>"
+        return _Script(decode_source(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
     path = Path(script)
     if not path.is_file():
-        raise _Usage(f"no script file {script!r}")
-    return decode_source(path.read_bytes(), script), script
+        found = find(script)
+        if found is None:
+            raise _Usage(f"no script file {script!r} (and no bundled script of that name; "
+                         "see pxl scripts list)")
+        path, script = found.path, found.name
+    vis_path = vis_path_for(path)
+    return _Script(decode_source(path.read_bytes(), script), script,
+                   load_vis(vis_path) if vis_path else None)
+
+
+def _script_args(script: _Script, argv: tuple[str, ...]) -> dict[str, Any]:
+    """Script arguments given after --; ``-- --help`` lists them and exits."""
+    from pxl.args import args_help, declared_args, parse_cli_args
+    from pxl.parser import parse
+
+    if not argv and script.vis is None:
+        return {}
+    declared = declared_args(parse(script.source, script.filename), script.vis)
+    if "--help" in argv or "-h" in argv:
+        click.echo(args_help(declared, script.filename))
+        sys.exit(0)
+    return parse_cli_args(declared, list(argv))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,11 +165,13 @@ def main() -> None:
               help="Rows shown per table with -o table.")
 @click.option("--engine", type=click.Choice(["auto", "streaming", "in-memory"]), default="auto",
               help="Polars engine to run on.")
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
         now_text: str | None, debug: bool, fmt: str, out_path: str | None, max_rows: int,
-        engine: str) -> None:
-    """Run SCRIPT (a .pxl file, or - for standard input) and show its outputs."""
+        engine: str, script_args: tuple[str, ...]) -> None:
+    """Run SCRIPT (a .pxl file, - for standard input, or a bundled script such as px/http_data)
+    and show its outputs. Script arguments go after --: pxl run s.pxl -- --start_time=-10m"""
     from pxl.api import run as run_script
     from pxl.output import format_results, write_csv, write_files, write_ndjson
 
@@ -143,11 +179,12 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     if fmt in ("arrow", "parquet") and not out_path:
         raise _Usage(f"-o {fmt} writes files: add --out PATH")
-    source, filename = _read_script(script)
+    loaded = _read_script(script)
+    values = _script_args(loaded, script_args)
     now = _now(now_text)
     catalog = _catalog(demo, data_dirs, table_specs, now)
-    results = run_script(source, catalog=catalog, now=now, filename=filename,
-                         engine=engine)  # type: ignore[arg-type]
+    results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
+                         engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
     outputs = results.outputs
     if out_path:
         written = write_files(outputs, out_path, "json" if fmt == "table" else fmt)
@@ -166,17 +203,49 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
 @_data_options
 @click.option("--physical", is_flag=True, help="Also print the Polars plan of each output.")
 @click.option("--unoptimized", is_flag=True, help="The plan as compiled, before the optimizer.")
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def explain(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
-            now_text: str | None, debug: bool, physical: bool, unoptimized: bool) -> None:
-    """Print the optimized plan of SCRIPT."""
+            now_text: str | None, debug: bool, physical: bool, unoptimized: bool,
+            script_args: tuple[str, ...]) -> None:
+    """Print the optimized plan of SCRIPT (arguments after --, as for run)."""
     from pxl.api import explain as explain_script
 
-    source, filename = _read_script(script)
+    loaded = _read_script(script)
+    values = _script_args(loaded, script_args)
     now = _now(now_text)
     catalog = _catalog(demo, data_dirs, table_specs, now)
-    click.echo(explain_script(source, catalog=catalog, now=now, filename=filename,
-                              optimized=not unoptimized, physical=physical))
+    click.echo(explain_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
+                              optimized=not unoptimized, physical=physical, args=values,
+                              vis=loaded.vis))
+
+
+@main.group()
+def scripts() -> None:
+    """The bundled scripts (run them with pxl run px/NAME)."""
+
+
+@scripts.command("list")
+def scripts_list() -> None:
+    """Name and summary of every bundled script."""
+    from pxl.scripts import bundled
+
+    found = bundled()
+    width = max((len(s.name) for s in found), default=0) + 2
+    for s in found:
+        click.echo(f"{s.name:<{width}}{s.summary}")
+
+
+@scripts.command("show")
+@click.argument("name")
+def scripts_show(name: str) -> None:
+    """Print the source of bundled script NAME."""
+    from pxl.scripts import find
+
+    found = find(name)
+    if found is None:
+        raise _Usage(f"no bundled script {name!r}; see pxl scripts list")
+    click.echo(found.path.read_text(encoding="utf-8"), nl=False)
 
 
 @main.command()

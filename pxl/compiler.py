@@ -29,6 +29,7 @@ from engine.registry import (
 from engine.relations import Plan, Relation, Sink
 from engine.types import ColumnType, DataType
 from pxl import syntax as S
+from pxl.args import ArgError, ScriptArg, VisSpec, convert, declared_args
 from pxl.values import (
     Builtin,
     BoundMethod,
@@ -42,7 +43,8 @@ from pxl.values import (
     literal_of,
 )
 
-__all__ = ["Compiler", "Arg", "compile_module", "REQUIRED", "closest"]
+__all__ = ["Compiler", "Arg", "compile_module", "compile_interactive", "new_env", "REQUIRED",
+           "closest"]
 
 MAX_CALL_DEPTH = 50
 MAX_EXPR_DEPTH = 100  # deeper column expressions overflow the recursion of later stages
@@ -79,6 +81,10 @@ class Compiler:
     filename: str = "<script>"
     sinks: list[Sink] = field(default_factory=list)
     depth: int = 0
+    #: script arguments: values given (already converted) and the declarations found in the script
+    args: dict[str, Any] = field(default_factory=dict)
+    declared: dict[str, ScriptArg] = field(default_factory=dict)
+    vis: VisSpec | None = None
     expr_depths: dict[int, tuple[int, Expr]] = field(default_factory=dict)  # id → (depth, expr)
 
     # ------------------------------------------------------------------------------------------
@@ -86,7 +92,45 @@ class Compiler:
     def run_module(self, module: S.Module) -> Plan:
         env: dict[str, Any] = dict(_BUILTIN_TYPES)
         self.exec_block(module.body, env, env, in_function=False)
+        if self.vis is not None:
+            self.run_widgets(env, module.span)
+        if not self.sinks:
+            raise CompileError("the script displays nothing", module.span,
+                               hint="call px.display(df) for each result you want to see")
         return Plan(tuple(self.sinks))
+
+    def run_widgets(self, env: dict[str, Any], span: Span) -> None:
+        """Pixie's vis.json: call each widget's function with its arguments and display it."""
+        from pxl.dataframe import DataFrame
+
+        assert self.vis is not None
+        for w in self.vis.widgets:
+            func = env.get(w.func)
+            if not isinstance(func, UserFunction):
+                raise CompileError(f"vis.json widget {w.name!r} calls {w.func!r}, which the script "
+                                   "does not define", span)
+            kwargs = {}
+            for param, kind, ref in w.args:
+                value = self.arg_value(ref, span) if kind == "variable" else ref
+                kwargs[param] = Arg(value, span)
+            frame = self.call_user(func, [], kwargs, span)
+            if not isinstance(frame, DataFrame):
+                raise CompileError(f"vis.json widget {w.name!r}: {w.func} returned "
+                                   f"{describe_value(frame)}, not a DataFrame", span)
+            options = (("chart_type", w.chart_type),) if w.chart_type else ()
+            self.add_sink(frame.rel, w.name, options, span)
+
+    def arg_value(self, name: str, span: Span) -> Any:
+        """The value of script argument ``name``: given, else its default."""
+        if name in self.args:
+            return self.args[name]
+        decl = self.declared.get(name)
+        if decl is None:
+            raise CompileError(f"no script argument {name!r} is declared", span)
+        if decl.required:
+            raise CompileError(f"the script needs the argument --{name}", span,
+                               hint=f"give it after --, e.g. pxl run SCRIPT -- --{name}=VALUE")
+        return decl.default
 
     def exec_block(self, body: Sequence[S.Stmt], local: dict[str, Any], glob: dict[str, Any],
                    *, in_function: bool) -> None:
@@ -523,12 +567,50 @@ def _recursion_room(frames: int = 6_000) -> Iterator[None]:
 
 
 def compile_module(module: S.Module, catalog: Catalog, *, now: int,
-                   filename: str = "<script>") -> Plan:
-    """Evaluate a parsed script into a plan; raises CompileError/PlanError with spans."""
-    compiler = Compiler(catalog, now, filename)
+                   filename: str = "<script>", args: dict[str, Any] | None = None,
+                   vis: VisSpec | None = None) -> Plan:
+    """Evaluate a parsed script into a plan; raises CompileError/PlanError with spans.
+
+    ``args`` are script argument values by name (raw text or Python values; converted to each
+    argument's declared type); ``vis`` a Pixie vis.json whose widgets become outputs."""
+    declared = {a.name: a for a in declared_args(module, vis)}
+    values = {}
+    for name, raw in (args or {}).items():
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise ArgError(f"the script has no argument {name!r}", hint=f"arguments: {known}")
+        values[name] = convert(declared[name], raw)
+    compiler = Compiler(catalog, now, filename, args=values, declared=declared, vis=vis)
     try:
         with _recursion_room():
             return compiler.run_module(module)
     except RecursionError:
         raise CompileError("the script is nested too deeply to compile",
                            Span(filename, 1, 1)) from None
+
+
+def new_env() -> dict[str, Any]:
+    """The names a script starts with (``str``, ``int``, ``float``, ``bool``)."""
+    return dict(_BUILTIN_TYPES)
+
+
+def compile_interactive(module: S.Module, env: dict[str, Any], catalog: Catalog, *, now: int,
+                        filename: str = "<input>") -> tuple[Plan, Any]:
+    """Evaluate one REPL input into ``env``, where names persist from input to input.
+
+    Returns the plan of the input's ``px.display`` calls and the value of its last statement
+    when that is an expression (else None). ``env`` is changed in place, also when an error is
+    raised: the caller keeps a copy to restore."""
+    compiler = Compiler(catalog, now, filename)
+    body, value = module.body, None
+    try:
+        with _recursion_room():
+            if body and isinstance(body[-1], S.ExprStmt):
+                compiler.exec_block(body[:-1], env, env, in_function=False)
+                value = compiler.eval(body[-1].expr, env, env)
+            else:
+                compiler.exec_block(body, env, env, in_function=False)
+    except RecursionError:
+        raise CompileError("the input is nested too deeply to compile",
+                           Span(filename, 1, 1)) from None
+    return Plan(tuple(compiler.sinks)), value

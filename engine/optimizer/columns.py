@@ -71,7 +71,8 @@ def _child_needs(node: Relation, need: set[str]) -> list[tuple[Relation, set[str
             if node.keep_input else set()
         return [(node.input, passthrough | reads)]
     if isinstance(node, Project):
-        return [(node.input, {c for c in node.columns if c in need})]
+        # as shrink(): a projection that nothing reads still keeps its first column
+        return [(node.input, {c for c in node.columns if c in need} or set(node.columns[:1]))]
     if isinstance(node, Aggregate):
         aggs = [a for a in node.aggs if a.name in need] or list(node.aggs[:1])
         reads = set().union(*(columns_of(a) for a in aggs)) if aggs else set()
@@ -81,7 +82,7 @@ def _child_needs(node: Relation, need: set[str]) -> list[tuple[Relation, set[str
     if isinstance(node, Limit):
         return [(node.input, set(need))]
     if isinstance(node, Union):
-        return [(i, set(need)) for i in node.inputs]
+        return [(i, set(need) or set(node.schema.names[:1])) for i in node.inputs]
     if isinstance(node, Join):
         return _join_needs(node, need)
     if isinstance(node, Scan):
