@@ -55,6 +55,8 @@ class Result:
     frame: pl.DataFrame
     schema: Schema
     options: tuple[tuple[str, object], ...] = ()
+    #: rows were cut at the output row limit (there were more)
+    truncated: bool = False
 
 
 class _Lowering:
@@ -108,12 +110,16 @@ def choose_engine(plan: Plan, catalog: Catalog) -> str:
     return "streaming" if rows >= STREAMING_MIN_ROWS else "in-memory"
 
 
-def execute(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto") -> list[Result]:
+def execute(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto",
+            max_rows: int | None = None) -> list[Result]:
     """Run every output of the plan; raises ExecuteError naming what failed.
 
-    ``engine='auto'`` picks Polars' streaming or in-memory engine with :func:`choose_engine`."""
+    ``engine='auto'`` picks Polars' streaming or in-memory engine with :func:`choose_engine`.
+    ``max_rows`` keeps at most that many rows per output (Result.truncated says if more were)."""
     lowering = _Lowering(catalog)
     frames = [lowering(sink) for sink in plan.sinks]
+    if max_rows is not None:
+        frames = [f.head(max_rows + 1) for f in frames]
     chosen = choose_engine(plan, catalog) if engine == "auto" else engine
     log.debug("engine: %s", chosen)
     started = time.perf_counter()
@@ -128,8 +134,12 @@ def execute(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto") -> lis
                            hint="run with --debug for the full plan") from exc
     log.debug("collected %d outputs in %.1f ms", len(frames),
               (time.perf_counter() - started) * 1e3)
-    return [Result(s.name, f, s.schema, s.options)
-            for s, f in zip(plan.sinks, collected, strict=True)]
+    results = []
+    for sink, frame in zip(plan.sinks, collected, strict=True):
+        cut = max_rows is not None and frame.height > max_rows
+        results.append(Result(sink.name, frame.head(max_rows) if cut else frame, sink.schema,
+                              sink.options, truncated=cut))
+    return results
 
 
 def physical_plan(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto") -> str:

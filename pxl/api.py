@@ -31,6 +31,7 @@ from engine.timeutil import now_ns
 from pxl.args import VisSpec
 from pxl.compiler import compile_module
 from pxl.parser import parse
+from pxl.pragmas import DEFAULT_MAX_OUTPUT_ROWS, read_pragmas
 
 __all__ = ["run", "compile", "explain", "Results", "make_catalog"]
 
@@ -98,6 +99,7 @@ def compile(source: str, catalog: Catalog | None = None, *, now: int | None = No
     try:
         with _stage("parse"):
             module = parse(source, filename)
+            read_pragmas(source, filename)  # a bad #px:set line is an error before anything runs
         with _stage("compile"):
             plan = compile_module(module, catalog, now=now, filename=filename,
                                   args=dict(args or {}), vis=vis)
@@ -119,13 +121,17 @@ def run(source: str, *, data: str | Path | None = None,
     named after the file); ``tables`` maps names to polars DataFrames/LazyFrames, pyarrow Tables
     or file paths; ``catalog`` is any table store. ``now`` (ns since the epoch) anchors relative
     times such as '-5m'. ``args`` sets script arguments (px.arg); ``vis`` is a Pixie vis.json
-    spec (pxl.args.load_vis). Raises :class:`pxl.PxlError` on any mistake in the script or data."""
+    spec (pxl.args.load_vis). Each output keeps at most ``#px:set max_output_rows_per_table=N``
+    rows (10,000 by default; ``results.outputs[i].truncated`` says when rows were cut).
+    Raises :class:`pxl.PxlError` on any mistake in the script or data."""
     if catalog is None:
         catalog = make_catalog(data, tables)
     plan = compile(source, catalog, now=now, filename=filename, args=args, vis=vis)
+    settings = read_pragmas(source, filename)
+    max_rows = settings.get("max_output_rows_per_table", DEFAULT_MAX_OUTPUT_ROWS)
     try:
         with _stage("execute"):
-            outputs = execute(plan, catalog, engine=engine)
+            outputs = execute(plan, catalog, engine=engine, max_rows=max_rows)
     except PxlError as exc:
         raise exc.with_source(source)
     return Results(outputs, plan)

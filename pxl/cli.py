@@ -186,6 +186,11 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
     results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
                          engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
     outputs = results.outputs
+    for o in outputs:
+        if o.truncated:
+            click.echo(f"note: output {o.name} has more than {o.frame.height:,} rows; only the "
+                       f"first {o.frame.height:,} are kept (raise #px:set "
+                       "max_output_rows_per_table=N in the script)", err=True)
     if out_path:
         written = write_files(outputs, out_path, "json" if fmt == "table" else fmt)
         for p in written:

@@ -91,3 +91,19 @@ def test_bundled_script_by_name(cli) -> None:
     assert all(row["service"].startswith(("shop/", "kube-system/")) for row in rows)
     r = cli("scripts", "list")
     assert r.code == 0 and "px/http_data" in r.out
+
+
+def test_max_output_rows_pragma(cli, tmp_path) -> None:
+    big = {"t": pl.DataFrame({"x": list(range(20))})}
+    src = "import px\n#px:set max_output_rows_per_table=5\npx.display(px.DataFrame('t'))\n"
+    res = pxl.run(src, tables=big)
+    assert res["output"].height == 5 and res.outputs[0].truncated
+    assert not pxl.run(src.replace("=5", "=20"), tables=big).outputs[0].truncated
+    with pytest.raises(pxl.CompileError, match="unknown setting") as e:
+        pxl.run("import px\n#px:set max_rows=5\n", tables=big)
+    assert e.value.span.line == 2
+    script = tmp_path / "s.pxl"
+    script.write_text("import px\n#px:set max_output_rows_per_table=3\n"
+                      "px.display(px.DataFrame('http_events'))\n")
+    r = cli("run", str(script), "--demo", "-o", "csv")
+    assert r.code == 0 and r.out.count("\n") == 4 and "only the first 3" in r.err
