@@ -173,7 +173,6 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
     """Run SCRIPT (a .pxl file, - for standard input, or a bundled script such as px/http_data)
     and show its outputs. Script arguments go after --: pxl run s.pxl -- --start_time=-10m"""
     from pxl.api import run as run_script
-    from pxl.output import format_results, write_csv, write_files, write_ndjson
 
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
@@ -185,7 +184,13 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
     catalog = _catalog(demo, data_dirs, table_specs, now)
     results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
                          engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
-    outputs = results.outputs
+    _emit(results.outputs, fmt, out_path, max_rows)
+
+
+def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int) -> None:
+    """Show or write the outputs of a run, with a notice for each output whose rows were cut."""
+    from pxl.output import format_results, write_csv, write_files, write_ndjson
+
     for o in outputs:
         if o.truncated:
             click.echo(f"note: output {o.name} has more than {o.frame.height:,} rows; only the "
@@ -251,6 +256,38 @@ def scripts_show(name: str) -> None:
     if found is None:
         raise _Usage(f"no bundled script {name!r}; see pxl scripts list")
     click.echo(found.path.read_text(encoding="utf-8"), nl=False)
+
+
+@main.command()
+@click.argument("query")
+@_data_options
+@click.option("-o", "--output", "fmt", type=click.Choice(OUTPUT_FORMATS), default="table",
+              show_default=True, help="How to show the results.")
+@click.option("--out", "out_path", type=click.Path(), help="Write results to this file/directory.")
+@click.option("--max-rows", default=100, show_default=True, type=click.IntRange(0),
+              help="Rows shown per table with -o table.")
+@click.option("--explain", "show_pxl", is_flag=True, help="Print the PxL the query stands for.")
+@_guard
+def query(query: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
+          now_text: str | None, debug: bool, fmt: str, out_path: str | None, max_rows: int,
+          show_pxl: bool) -> None:
+    """Run a one-line quick query, e.g. "http_events|filter:resp_status>=500|head:20"."""
+    from pxl.api import run as run_script
+    from pxl.quick import map_error, to_pxl
+
+    quick = to_pxl(query)
+    if show_pxl:
+        click.echo(quick.text, nl=False)
+        return
+    if fmt in ("arrow", "parquet") and not out_path:
+        raise _Usage(f"-o {fmt} writes files: add --out PATH")
+    now = _now(now_text)
+    catalog = _catalog(demo, data_dirs, table_specs, now)
+    try:
+        results = run_script(quick.text, catalog=catalog, now=now, filename="<query>")
+    except PxlError as exc:
+        raise map_error(quick, exc) from exc
+    _emit(results.outputs, fmt, out_path, max_rows)
 
 
 @main.command()
