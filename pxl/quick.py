@@ -82,6 +82,8 @@ def _filter(query: str, arg: str, offset: int) -> str:
         col, op, value = m.group(1), _OPS[m.group(2)], _literal(m.group(3))
         conds.append(f"px.contains(df.{col}, {value})" if op == "~" else f"df.{col} {op} {value}")
         pos += len(part) + 1
+    if len(conds) == 1:
+        return f"df = df[{conds[0]}]"
     return "df = df[" + " and ".join(f"({c})" for c in conds) + "]"
 
 
