@@ -36,6 +36,7 @@ from engine.relations import (
     Sink,
     Sort,
     Union,
+    Values,
     join_output_names,
 )
 from engine.types import DataType, Schema
@@ -165,6 +166,11 @@ def lower(node: Relation, rec: _Lowering) -> pl.LazyFrame:
 @lower.register
 def _(node: Scan, rec: _Lowering) -> pl.LazyFrame:
     return rec.catalog.scan(node.table, node.columns, node.start, node.end)
+
+
+@lower.register
+def _(node: Values, rec: _Lowering) -> pl.LazyFrame:
+    return node.rows.lazy()
 
 
 @lower.register

@@ -23,6 +23,7 @@ from engine.relations import (
     Sink,
     Sort,
     Union,
+    Values,
 )
 from engine.timeutil import format_ns
 
@@ -64,6 +65,11 @@ def _(node: Scan) -> str:
     if node.columns is not None:
         parts.append(f"columns=({_names(node.columns)})")
     return f"Scan[{'; '.join(parts)}]"
+
+
+@describe.register
+def _(node: Values) -> str:
+    return f"Values[{node.name}; {node.rows.height} rows]"
 
 
 @describe.register

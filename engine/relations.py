@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import polars as pl
+
 from engine.errors import PlanError, Span
 from engine.exprs import AggCall, Expr, columns_of
 from engine.types import ColumnType, DataType, Schema
 
-__all__ = ["Relation", "Scan", "Filter", "Map", "Project", "Aggregate", "Join", "Union", "Limit",
+__all__ = ["Relation", "Scan", "Values", "Filter", "Map", "Project", "Aggregate", "Join", "Union", "Limit",
            "Sort", "Sink", "Plan", "JOIN_HOWS", "join_output_names"]
 
 JOIN_HOWS = ("inner", "left", "right", "outer")
@@ -69,6 +71,23 @@ class Scan(Relation):
         if self.columns is None:
             return self.table_schema
         return Schema(tuple((n, self.table_schema[n]) for n in self.columns))
+
+
+@dataclass(frozen=True, eq=False)
+class Values(Relation):
+    """Rows known while compiling (px.GetTables(), px.GetSchemas()): an inline table."""
+
+    name: str
+    rows: pl.DataFrame
+    row_schema: Schema
+
+    def __post_init__(self) -> None:
+        if self.rows.columns != self.row_schema.names:
+            raise PlanError(f"{self.name}: the rows do not match their schema", self.span)
+
+    @cached_property
+    def schema(self) -> Schema:
+        return self.row_schema
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from engine.errors import CompileError, Span
-from engine.relations import Scan
+from engine.relations import Scan, Values
+from engine.tables import TABLES
+from engine.types import ColumnType, DataType, Schema, SemanticType
 from engine.timeutil import TIME_FORMS, parse_time
 from pxl.compiler import REQUIRED, Arg, closest
 from pxl.dataframe import DataFrame, _names, _plan
@@ -17,9 +21,10 @@ from pxl.values import Builtin, TimeValue, describe_value
 if TYPE_CHECKING:
     from pxl.compiler import Compiler
 
-__all__ = ["PX_BUILTINS", "CHART_TYPES"]
+__all__ = ["PX_BUILTINS", "CHART_TYPES", "EXPORT_FORMATS"]
 
 CHART_TYPES = ("table", "line", "bar", "stacked", "histogram")
+EXPORT_FORMATS = ("prometheus",)
 
 
 def _time_arg(c: Compiler, arg: Arg, what: str) -> int | None:
@@ -112,7 +117,85 @@ def px_arg(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> 
     return c.arg_value(name, span)
 
 
+def px_export(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> None:
+    """``px.export(df, format='prometheus', name='output')``: make df an output to export.
+
+    ``pxl run`` writes exported outputs in that format (Prometheus text exposition: one sample
+    per numeric column and row, labelled by the row's string columns)."""
+    b = c.bind("px.export", args, kwargs, [("df", REQUIRED), ("format", "prometheus"),
+                                           ("name", "output")], span)
+    fmt = b["format"].value
+    if fmt not in EXPORT_FORMATS:
+        raise CompileError(f"px.export: format={fmt!r} is not one of {', '.join(EXPORT_FORMATS)}",
+                           b["format"].span)
+    frame = _frame_arg(b["df"], "px.export")
+    c.add_sink(frame.rel, _name_arg(b["name"]), (("export", fmt),), span)
+
+
+def px_debug(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> None:
+    """``px.debug(df, name='debug')``: an output shown only when debugging (pxl run --debug);
+    the library returns it like any other."""
+    b = c.bind("px.debug", args, kwargs, [("df", REQUIRED), ("name", "debug")], span)
+    frame = _frame_arg(b["df"], "px.debug")
+    c.add_sink(frame.rel, _name_arg(b["name"]), (("debug", True),), span)
+
+
+def _frame_arg(arg: Arg, fn: str) -> DataFrame:
+    if not isinstance(arg.value, DataFrame):
+        raise CompileError(f"{fn} needs a DataFrame, not {describe_value(arg.value)}", arg.span)
+    return arg.value
+
+
+def _name_arg(arg: Arg) -> str:
+    if not isinstance(arg.value, str) or not arg.value:
+        raise CompileError("name must be a non-empty string", arg.span)
+    return arg.value
+
+
+_TABLES_SCHEMA = Schema.of([
+    ("table_name", ColumnType(DataType.STRING)), ("num_rows", ColumnType(DataType.INT64)),
+    ("size_bytes", ColumnType(DataType.INT64, SemanticType.BYTES)),
+    ("min_time", ColumnType(DataType.TIME64NS, SemanticType.TIME)),
+    ("max_time", ColumnType(DataType.TIME64NS, SemanticType.TIME)),
+    ("evicted_rows", ColumnType(DataType.INT64)),
+])
+_SCHEMAS_SCHEMA = Schema.of([
+    ("table_name", ColumnType(DataType.STRING)), ("column_name", ColumnType(DataType.STRING)),
+    ("column_type", ColumnType(DataType.STRING)), ("semantic_type", ColumnType(DataType.STRING)),
+    ("column_desc", ColumnType(DataType.STRING)),
+])
+
+
+def px_get_tables(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> DataFrame:
+    """``px.GetTables()``: one row per table: name, rows, bytes, oldest and newest time, evicted
+    rows."""
+    c.bind("px.GetTables", args, kwargs, [], span)
+    stats = getattr(c.catalog, "stats", None)
+    rows = stats() if stats is not None else [{"table_name": t} for t in c.catalog.table_names()]
+    data = {n: [r.get(n) for r in rows] for n in _TABLES_SCHEMA.names}
+    frame = pl.DataFrame(data, schema=_TABLES_SCHEMA.polars())
+    return DataFrame(_plan(Values, "GetTables", frame, _TABLES_SCHEMA, span=span))
+
+
+def px_get_schemas(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> DataFrame:
+    """``px.GetSchemas()``: one row per column of every table: type, semantic type, description."""
+    c.bind("px.GetSchemas", args, kwargs, [], span)
+    rows = []
+    for table in c.catalog.table_names():
+        schema = c.catalog.schema(table)
+        spec = TABLES.get(table)
+        for name, t in schema.columns if schema else ():
+            rows.append((table, name, str(t.dtype), str(t.semantic),
+                         spec.describe(name) if spec else ""))
+    frame = pl.DataFrame(rows, schema=_SCHEMAS_SCHEMA.polars(), orient="row")
+    return DataFrame(_plan(Values, "GetSchemas", frame, _SCHEMAS_SCHEMA, span=span))
+
+
 PX_BUILTINS: dict[str, Builtin] = {
+    "export": Builtin("export", px_export, px_export.__doc__ or ""),
+    "debug": Builtin("debug", px_debug, px_debug.__doc__ or ""),
+    "GetTables": Builtin("GetTables", px_get_tables, px_get_tables.__doc__ or ""),
+    "GetSchemas": Builtin("GetSchemas", px_get_schemas, px_get_schemas.__doc__ or ""),
     "arg": Builtin("arg", px_arg, px_arg.__doc__ or ""),
     "DataFrame": Builtin("DataFrame", px_dataframe, px_dataframe.__doc__ or ""),
     "display": Builtin("display", px_display, px_display.__doc__ or ""),

@@ -184,13 +184,22 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
     catalog = _catalog(demo, data_dirs, table_specs, now)
     results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
                          engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
-    _emit(results.outputs, fmt, out_path, max_rows)
+    _emit(results.outputs, fmt, out_path, max_rows, debug)
 
 
-def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int) -> None:
-    """Show or write the outputs of a run, with a notice for each output whose rows were cut."""
+def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
+          debug: bool = False) -> None:
+    """Show or write the outputs of a run, with a notice for each output whose rows were cut.
+    px.export outputs go out in their format after the others; px.debug ones only with --debug."""
     from pxl.output import format_results, write_csv, write_files, write_ndjson
+    from pxl.prometheus import write_prometheus
 
+    outputs = [o for o in outputs if debug or not dict(o.options).get("debug")]
+    exported = [o for o in outputs if dict(o.options).get("export") == "prometheus"]
+    outputs = [o for o in outputs if o not in exported]
+    if exported and out_path is None and not outputs:
+        write_prometheus(exported, sys.stdout)
+        return
     for o in outputs:
         if o.truncated:
             click.echo(f"note: output {o.name} has more than {o.frame.height:,} rows; only the "
@@ -204,8 +213,19 @@ def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int) -> 
         write_ndjson(outputs, sys.stdout)
     elif fmt == "csv":
         write_csv(outputs, sys.stdout)
-    else:
+    elif outputs:
         click.echo(format_results(outputs, max_rows=max_rows))
+    if exported:
+        if out_path is None:
+            click.echo("")
+            write_prometheus(exported, sys.stdout)
+        else:
+            target = Path(out_path)
+            target = target if target.suffix == ".prom" else target / "export.prom"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("w", encoding="utf-8") as fh:
+                write_prometheus(exported, fh)
+            click.echo(f"wrote {target}", err=True)
 
 
 @main.command()
@@ -319,6 +339,27 @@ def demo(out_dir: str, fmt: str, minutes: int, debug: bool) -> None:
 
     for path in write_demo(out_dir, fmt, minutes=minutes):
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@_data_options
+@click.option("--connect", metavar="HOST:PORT", help="Query the agents through a broker.")
+@click.option("--vi", is_flag=True, help="Vi editing keys (default: emacs; .vi on|off switches).")
+@_guard
+def repl(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
+         now_text: str | None, debug: bool, connect: str | None, vi: bool) -> None:
+    """Explore the tables and write PxL interactively (docs/repl.md)."""
+    if connect:
+        raise _Usage(f"--connect {connect}: querying agents is not available yet; "
+                     "use --demo or --data DIR")
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    from pxl.repl.app import run_repl
+
+    now = _now(now_text)
+    catalog = _catalog(demo, data_dirs, table_specs, now)
+    # Static data (demo, or a fixed --now) keeps relative times anchored; else follow the clock.
+    sys.exit(run_repl(catalog, now=now if (demo or now_text) else None, vi=vi))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from engine.relations import (
     Sink,
     Sort,
     Union,
+    Values,
     join_output_names,
 )
 
@@ -85,7 +86,7 @@ def _child_needs(node: Relation, need: set[str]) -> list[tuple[Relation, set[str
         return [(i, set(need) or set(node.schema.names[:1])) for i in node.inputs]
     if isinstance(node, Join):
         return _join_needs(node, need)
-    if isinstance(node, Scan):
+    if isinstance(node, Scan | Values):
         return []
     raise TypeError(f"no column analysis for {type(node).__name__}")
 
