@@ -1,0 +1,1 @@
+"""Protocol parsers: pure functions over the byte streams of one connection (no BPF needed)."""
