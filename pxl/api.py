@@ -107,7 +107,8 @@ def compile(source: str, catalog: Catalog | None = None, *, now: int | None = No
             with _stage("optimize"):
                 plan = optimize(plan)
     except PxlError as exc:
-        raise exc.with_source(source)
+        exc.with_source(source)
+        raise
     return plan
 
 
@@ -133,7 +134,8 @@ def run(source: str, *, data: str | Path | None = None,
         with _stage("execute"):
             outputs = execute(plan, catalog, engine=engine, max_rows=max_rows)
     except PxlError as exc:
-        raise exc.with_source(source)
+        exc.with_source(source)
+        raise
     return Results(outputs, plan)
 
 

@@ -12,8 +12,8 @@ import polars as pl
 from engine.errors import CompileError, Span
 from engine.relations import Scan, Values
 from engine.tables import TABLES
-from engine.types import ColumnType, DataType, Schema, SemanticType
 from engine.timeutil import TIME_FORMS, parse_time
+from engine.types import ColumnType, DataType, Schema, SemanticType
 from pxl.compiler import REQUIRED, Arg, closest
 from pxl.dataframe import DataFrame, _names, _plan
 from pxl.values import Builtin, TimeValue, describe_value

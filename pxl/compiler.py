@@ -31,8 +31,8 @@ from engine.types import ColumnType, DataType
 from pxl import syntax as S
 from pxl.args import ArgError, ScriptArg, VisSpec, convert, declared_args
 from pxl.values import (
-    Builtin,
     BoundMethod,
+    Builtin,
     ColumnValue,
     PxFunction,
     PxModule,
@@ -298,12 +298,23 @@ class Compiler:
         if len(args) != want:
             raise CompileError(f"px.{fn.name} takes {want} argument(s), got {len(args)}", span,
                                hint=f"write {fn.usage}")
-        for a in args:
-            if not isinstance(a.value, int | float) or isinstance(a.value, bool):
-                raise CompileError(f"px.{fn.name} needs a number, not {describe_value(a.value)}",
-                                   a.span, hint=f"write {fn.usage}")
-        result = fn.impl(self, *(a.value for a in args))
-        return result
+        types = [_constant_type(a.value) for a in args]
+        if None in types or not any(s.bind(types) is not None for s in fn.signatures):
+            for i, (a, t) in enumerate(zip(args, types, strict=True)):  # name the bad argument
+                accepted = [s.args[i] for s in fn.signatures]
+                if t is None or not any(w in (t.name, "ANY", "T") or (
+                        t is DataType.INT64 and w == "FLOAT64") for w in accepted):
+                    kinds = dict.fromkeys(_KIND.get(w, "a constant") for w in accepted)
+                    raise CompileError(f"px.{fn.name} needs {' or '.join(kinds)}, not "
+                                       f"{describe_value(a.value)}", a.span,
+                                       hint=f"write {fn.usage}")
+            raise CompileError(f"px.{fn.name} does not take these arguments", span,
+                               hint=f"write {fn.usage}")
+        try:
+            return fn.impl(self, *(a.value for a in args))
+        except ArgumentError as exc:
+            raise CompileError(f"px.{fn.name}: {exc}", args[exc.position].span,
+                               hint=f"write {fn.usage}") from None
 
     def now_time(self) -> TimeValue:
         return TimeValue(self.now)
@@ -448,7 +459,7 @@ class Compiler:
 
         Calls on constants only are left to the optimizer's constant folding."""
         fn = REGISTRY.scalar(name)
-        exprs = [self.to_expr(a, fn) for a in args]
+        exprs = [self.to_expr(a, fn, i) for i, a in enumerate(args)]
         if fn.normalize is not None:
             consts = [e.value if isinstance(e, Literal) else None for e in exprs]
             try:
@@ -473,14 +484,34 @@ class Compiler:
         self.expr_depths[id(call)] = (depth, call)
         return ColumnValue(call)
 
-    def to_expr(self, arg: Arg, fn: ScalarFunction) -> Expr:
+    def to_expr(self, arg: Arg, fn: ScalarFunction, position: int = -1) -> Expr:
         value = arg.value
         if isinstance(value, ColumnValue):
             return value.expr
+        if isinstance(value, list | tuple) and position in fn.literal_args:
+            return self.list_literal(arg, fn)
         lit = literal_of(value, arg.span)
         if lit is None:
             raise CompileError(f"px.{fn.name} cannot take {describe_value(value)}", arg.span)
         return lit
+
+    def list_literal(self, arg: Arg, fn: ScalarFunction) -> Literal:
+        """A constant list argument (px.equals_any's values): a Literal holding a tuple, typed
+        by its elements (ints and floats together are FLOAT64)."""
+        items = [literal_of(v, arg.span) for v in arg.value]
+        if not items:
+            raise CompileError(f"px.{fn.name} cannot take an empty list", arg.span)
+        kinds = {i.dtype if i is not None and i.dtype is not DataType.TIME64NS else None
+                 for i in items}
+        if kinds == {DataType.INT64, DataType.FLOAT64}:
+            kinds = {DataType.FLOAT64}
+        if None in kinds or len(kinds) != 1:
+            raise CompileError(f"px.{fn.name} needs a list of constants of one type (strings, "
+                               "ints, floats or bools)", arg.span)
+        dtype = kinds.pop()
+        values = tuple(float(i.value) if dtype is DataType.FLOAT64 else i.value
+                       for i in items)  # type: ignore[union-attr]
+        return Literal(values, ColumnType(dtype), span=arg.span)
 
     def type_error(self, fn: ScalarFunction, symbol: str | None, args: list[Arg],
                    exprs: list[Expr], span: Span, exc: TypeMismatch) -> CompileError:
@@ -506,6 +537,16 @@ class Compiler:
             unique, n = f"{name}_{n}", n + 1
         self.sinks.append(Sink(relation, unique, options, span=span))
 
+
+
+_KIND = {"INT64": "a number", "FLOAT64": "a number", "STRING": "a string",
+         "BOOLEAN": "a bool", "TIME64NS": "a time"}
+
+
+def _constant_type(v: Any) -> DataType | None:
+    """The data type of a compile-time constant given to a compile-time function, or None."""
+    lit = literal_of(v)
+    return lit.dtype if lit is not None else None
 
 
 def _is_column(v: Any) -> bool:
