@@ -641,8 +641,10 @@ def compile_interactive(module: S.Module, env: dict[str, Any], catalog: Catalog,
 
     Returns the plan of the input's ``px.display`` calls and the value of its last statement
     when that is an expression (else None). ``env`` is changed in place, also when an error is
-    raised: the caller keeps a copy to restore."""
-    compiler = Compiler(catalog, now, filename)
+    raised: the caller keeps a copy to restore. ``px.arg(...)`` gives its default."""
+    implicit = S.Module((S.Import("px", None, span=module.span), *module.body), span=module.span)
+    declared = {a.name: a for a in declared_args(implicit)}  # `import px` is implicit
+    compiler = Compiler(catalog, now, filename, declared=declared)
     body, value = module.body, None
     try:
         with _recursion_room():
