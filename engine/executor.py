@@ -346,6 +346,8 @@ def _(expr: ColumnRef, rec: _Lowering) -> pl.Expr:
 
 @translate.register
 def _(expr: Literal, rec: _Lowering) -> pl.Expr:
+    if isinstance(expr.value, tuple):  # a constant list argument (px.equals_any's values)
+        return pl.lit(pl.Series(list(expr.value), dtype=expr.dtype.polars)).implode()
     if expr.dtype is DataType.TIME64NS:
         return pl.lit(expr.value, dtype=pl.Int64).cast(pl.Datetime("ns"))
     return pl.lit(expr.value, dtype=expr.dtype.polars)

@@ -3,6 +3,22 @@
 One module per family; each entry is declared once, next to its Polars translation.
 """
 
-from engine.functions import aggregates, compile_time, metadata, operators, scalars
+from engine.functions import (
+    aggregates,
+    compile_time,
+    json,
+    logic,
+    math,
+    metadata,
+    network,
+    operators,
+    protocols,
+    redact,
+    scalars,
+    sql,
+    strings,
+    time,
+)
 
-__all__ = ["aggregates", "compile_time", "metadata", "operators", "scalars"]
+__all__ = ["aggregates", "compile_time", "json", "logic", "math", "metadata", "network",
+           "operators", "protocols", "redact", "scalars", "sql", "strings", "time"]

@@ -34,16 +34,18 @@ REGISTRY.add(AggregateFunction(
     examples=("df.groupby('req_path').agg(n=('latency', px.count))",)))
 REGISTRY.add(AggregateFunction(
     "sum", sig("INT64 -> INT64", "FLOAT64 -> FLOAT64"), "Sum of the values.",
-    semantic=_keep, category="aggregates", polars=lambda e: e.sum()))
+    semantic=_keep, category="aggregates", polars=lambda e: e.sum(),
+    examples=("df.groupby('req_path').agg(bytes=('resp_body_size', px.sum))",)))
 REGISTRY.add(AggregateFunction(
     "mean", sig("FLOAT64 -> FLOAT64"), "Arithmetic mean of the values (a FLOAT64).",
-    semantic=_keep, category="aggregates", polars=lambda e: e.cast(pl.Float64).mean()))
+    semantic=_keep, category="aggregates", polars=lambda e: e.cast(pl.Float64).mean(),
+    examples=("df.groupby('req_path').agg(avg_latency=('latency', px.mean))",)))
 REGISTRY.add(AggregateFunction(
     "min", sig("T -> T"), "Smallest value.", semantic=_keep, category="aggregates",
-    polars=lambda e: e.min()))
+    polars=lambda e: e.min(), examples=("df.groupby('req_path').agg(first=('time_', px.min))",)))
 REGISTRY.add(AggregateFunction(
     "max", sig("T -> T"), "Largest value.", semantic=_keep, category="aggregates",
-    polars=lambda e: e.max()))
+    polars=lambda e: e.max(), examples=("df.groupby('req_path').agg(slowest=('latency', px.max))",)))
 REGISTRY.add(AggregateFunction(
     "quantiles", sig("FLOAT64 -> QUANTILES"),
     "p01, p10, p25, p50, p75, p90 and p99 of the values; take one with px.pluck_float64(col, 'p99').",
@@ -55,3 +57,9 @@ REGISTRY.add(AggregateFunction(
     semantic=_keep, category="aggregates", params=(("q", float),),
     polars=lambda e, q: e.cast(pl.Float64).quantile(q, interpolation="linear"),
     examples=("df.groupby('req_path').agg(p99=('latency', px.quantile, 0.99))",)))
+REGISTRY.add(AggregateFunction(
+    "any", sig("T -> T"),
+    "Any one value of the group (here the first non-null one; null if all are null). Pixie "
+    "promises no particular value either.",
+    semantic=_keep, category="aggregates", polars=lambda e: e.drop_nulls().first(),
+    examples=("df.groupby('req_path').agg(method=('req_method', px.any))",)))

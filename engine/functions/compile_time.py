@@ -20,4 +20,4 @@ for _name, _unit in (("nanoseconds", "ns"), ("microseconds", "us"), ("millisecon
         _name, sig("INT64 -> INT64", "FLOAT64 -> INT64"),
         f"A duration of n {_name}, as an int of nanoseconds.", category="time",
         impl=(lambda size: lambda ctx, n: round(n * size))(UNITS[_unit]),
-        usage=f"px.{_name}(n)"))
+        usage=f"px.{_name}(n)", examples=(f"df = df[df.latency > px.{_name}(5)]",)))

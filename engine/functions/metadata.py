@@ -47,9 +47,11 @@ def _lookup(column: str):
     def build(a: CallArgs) -> pl.Expr:
         meta = a.metadata
         if meta is None or column not in meta.columns or meta.height == 0:
-            return pl.lit("", dtype=pl.String)
-        return a[0].replace_strict(meta["upid"], meta[column].fill_null(""), default="",
-                                   return_dtype=pl.String)
+            found = pl.lit("", dtype=pl.String)
+        else:
+            found = a[0].replace_strict(meta["upid"], meta[column].fill_null(""), default="",
+                                        return_dtype=pl.String)
+        return pl.when(a[0].is_null()).then(None).otherwise(found)  # a null upid: null
 
     return build
 

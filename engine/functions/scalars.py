@@ -1,4 +1,7 @@
-"""Scalar functions over columns: time bins, strings, JSON, conditionals and semantic casts."""
+"""Scalar functions over columns: time bins, contains, select and semantic casts.
+
+(The JSON plucks live in json.py, other string functions in strings.py.)
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import polars as pl
 
 from engine.registry import REGISTRY, ArgumentError, CallArgs, ScalarFunction, first_semantic, sig
 from engine.timeutil import DURATION_FORMS, parse_duration
-from engine.types import QUANTILE_KEYS, ColumnType, DataType, SemanticType
+from engine.types import ColumnType, DataType, SemanticType
 
 
 def _duration_arg(position: int):
@@ -70,35 +73,16 @@ REGISTRY.add(ScalarFunction(
     examples=("df.failure = px.select(df.resp_status >= 400, 1, 0)",)))
 
 
-def _pluck_float64(a: CallArgs) -> pl.Expr:
-    key = a.consts[1]
-    if a.types[0].dtype is DataType.QUANTILES:
-        if key not in QUANTILE_KEYS:
-            raise ValueError(f"px.quantiles has no {key!r}; it has {', '.join(QUANTILE_KEYS)}")
-        return a[0].struct.field(key)
-    return a[0].str.json_path_match(f"$.{key}").cast(pl.Float64, strict=False)
-
-
-def _pluck_semantic(types: Sequence[ColumnType]) -> SemanticType:
-    if types[0].semantic is SemanticType.DURATION_NS_QUANTILES:
-        return SemanticType.DURATION_NS
-    return SemanticType.NONE
-
-
-REGISTRY.add(ScalarFunction(
-    "pluck_float64", sig("QUANTILES, STRING -> FLOAT64", "STRING, STRING -> FLOAT64"),
-    "The number under a key of a JSON object (or of px.quantiles' result, e.g. 'p99').",
-    semantic=_pluck_semantic, category="json", polars=_pluck_float64, literal_args=(1,),
-    examples=("df.p99 = px.pluck_float64(df.latency_quantiles, 'p99')",)))
-
-
-def _cast(name: str, semantic: SemanticType, types: str, doc: str) -> None:
+def _cast(name: str, semantic: SemanticType, types: str, doc: str, column: str) -> None:
     REGISTRY.add(ScalarFunction(
         name, sig(*(f"{t} -> {t}" for t in types.split())), doc,
-        semantic=lambda _types: semantic, category="semantic types", polars=lambda a: a[0]))
+        semantic=lambda _types: semantic, category="semantic types", polars=lambda a: a[0],
+        fold=lambda v: v, examples=(f"df.{column} = px.{name}(df.{column})",)))
 
 
 _cast("DurationNanos", SemanticType.DURATION_NS, "INT64 FLOAT64",
-      "Marks a number as a duration in nanoseconds (shown as '1.2 ms').")
-_cast("Bytes", SemanticType.BYTES, "INT64 FLOAT64", "Marks a number as a size in bytes ('3.4 MiB').")
-_cast("Percent", SemanticType.PERCENT, "INT64 FLOAT64", "Marks a number as a percentage.")
+      "Marks a number as a duration in nanoseconds (shown as '1.2 ms').", "latency")
+_cast("Bytes", SemanticType.BYTES, "INT64 FLOAT64", "Marks a number as a size in bytes ('3.4 MiB').",
+      "resp_body_size")
+_cast("Percent", SemanticType.PERCENT, "INT64 FLOAT64", "Marks a number as a percentage.",
+      "resp_status")
