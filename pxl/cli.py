@@ -190,6 +190,9 @@ def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
           debug: bool = False) -> None:
     """Show or write the outputs of a run, with a notice for each output whose rows were cut.
     px.export outputs go out in their format after the others; px.debug ones only with --debug."""
+    import os
+
+    from pxl import charts
     from pxl.output import format_results, write_csv, write_files, write_ndjson
     from pxl.prometheus import write_prometheus
 
@@ -204,7 +207,19 @@ def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
             click.echo(f"note: output {o.name} has more than {o.frame.height:,} rows; only the "
                        f"first {o.frame.height:,} are kept (raise #px:set "
                        "max_output_rows_per_table=N in the script)", err=True)
-    if out_path:
+    chart_file = out_path is not None and charts.is_chart_path(out_path)
+    if chart_file:
+        # --out x.png/.svg/.html: the charts of the outputs that have a chart_type.
+        if fmt != "table":
+            raise _Usage(f"--out {out_path} writes charts; it does not go with -o {fmt} "
+                         "(for a data file use another suffix, e.g. --out results.parquet)")
+        try:
+            written = charts.write_charts(outputs, out_path)
+        except charts.ChartError as exc:
+            raise _Usage(exc.message) from None
+        for p in written:
+            click.echo(f"wrote {p}", err=True)
+    elif out_path:
         written = write_files(outputs, out_path, "json" if fmt == "table" else fmt)
         for p in written:
             click.echo(f"wrote {p}", err=True)
@@ -213,9 +228,17 @@ def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
     elif fmt == "csv":
         write_csv(outputs, sys.stdout)
     elif outputs:
-        click.echo(format_results(outputs, max_rows=max_rows))
+        # Each table, with its chart drawn under it when px.display gave a chart_type.
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        shown = []
+        for o in outputs:
+            text = format_results([o], max_rows=max_rows)
+            if charts.chart_type(o):
+                text += "\n\n" + charts.render_terminal(o, color=color)
+            shown.append(text)
+        click.echo("\n\n".join(shown))
     if exported:
-        if out_path is None:
+        if out_path is None or chart_file:
             click.echo("")
             write_prometheus(exported, sys.stdout)
         else:
