@@ -47,25 +47,29 @@ def parents_first(plan: Plan) -> list[Relation]:
     return order[::-1]
 
 
-def required_columns(plan: Plan) -> dict[Relation, set[str]]:
-    """node → the names of its output columns that its parents read."""
+def required_columns(plan: Plan, *, drop_dead: bool = True) -> dict[Relation, set[str]]:
+    """node → the names of its output columns that its parents read.
+
+    With ``drop_dead`` the computed columns and aggregates nothing reads are assumed gone (as
+    dead_outputs makes them); without it every expression a node holds is read."""
     need: dict[Relation, set[str]] = {}
     for node in parents_first(plan):
         if isinstance(node, Sink):
             need[node] = set(node.schema.names)
         mine = need.get(node, set())
-        for child, cols in _child_needs(node, mine):
+        for child, cols in _child_needs(node, mine, drop_dead):
             need.setdefault(child, set()).update(cols)
     return need
 
 
-def _child_needs(node: Relation, need: set[str]) -> list[tuple[Relation, set[str]]]:
+def _child_needs(node: Relation, need: set[str],
+                 drop_dead: bool) -> list[tuple[Relation, set[str]]]:
     if isinstance(node, Sink):
         return [(node.input, set(node.input.schema.names))]
     if isinstance(node, Filter):
         return [(node.input, need | columns_of(node.predicate))]
     if isinstance(node, Map):
-        kept = [(n, e) for n, e in node.exprs if n in need]
+        kept = [(n, e) for n, e in node.exprs if n in need or not drop_dead]
         reads = set().union(*(columns_of(e) for _, e in kept)) if kept else set()
         # a replaced input column stays below: it holds the new column's place in the output
         passthrough = need - {n for n, _ in node.exprs if n not in node.input.schema} \
@@ -75,7 +79,7 @@ def _child_needs(node: Relation, need: set[str]) -> list[tuple[Relation, set[str
         # as shrink(): a projection that nothing reads still keeps its first column
         return [(node.input, {c for c in node.columns if c in need} or set(node.columns[:1]))]
     if isinstance(node, Aggregate):
-        aggs = [a for a in node.aggs if a.name in need] or list(node.aggs[:1])
+        aggs = [a for a in node.aggs if a.name in need or not drop_dead] or list(node.aggs[:1])
         reads = set().union(*(columns_of(a) for a in aggs)) if aggs else set()
         return [(node.input, set(node.groups) | reads)]
     if isinstance(node, Sort):

@@ -19,7 +19,7 @@ __all__ = ["projection_pruning"]
 
 
 def projection_pruning(plan: Plan) -> Plan:
-    need = required_columns(plan)
+    need = required_columns(plan, drop_dead=False)
 
     def visit(old: Relation, children: tuple[Relation, ...]) -> Relation:
         wanted = need.get(old, set())

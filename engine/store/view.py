@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -41,6 +42,14 @@ class StoreView:
 
     def metadata(self) -> pl.DataFrame:
         return self._metadata
+
+    def row_count(self, table: str, start: int | None = None, end: int | None = None) -> int:
+        """Rows a scan of this window would read (slices only, no data copied)."""
+        t, state = self._tables[table]
+        return t.frame(state, age_floor(t, start, self._clock), end).height
+
+    def stats(self) -> list[dict[str, Any]]:
+        return [t.stats() for name, (t, _) in sorted(self._tables.items())]
 
     def write(self, out_dir: str | Path) -> list[Path]:
         out = Path(out_dir)
