@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* socket_trace: the bytes processes move over their TCP/UDP sockets, and their connections.
+ *
+ * Syscall tracepoints only (no kprobes on this kernel). The enter side of each read/write-like
+ * syscall checks that the fd is a traced connection and stashes its arguments by pid_tgid; the
+ * exit side, when the call moved bytes, copies up to capture_bytes of them into a per-CPU
+ * scratch record and writes it to the `events` ring buffer. Connections live in the `conns`
+ * map keyed by (tgid, fd): connect ⇒ client, accept ⇒ server, and (infer_conns) an inet socket
+ * first seen in a read/write ⇒ role unknown. Each keeps byte totals (read by the loader for
+ * conn_stats) and a host-wide generation number, and is closed by close(), close_range(),
+ * dup2/dup3 over its fd, or its process's exec or exit (which look up the process's fds up to
+ * the highest one it traced, so processes without traced connections cost one lookup).
+ *
+ * Settings are the const volatile globals below: the loader writes them into .rodata before
+ * load, so the verifier sees them as constants.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "socket_trace.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+#define MAX_IOV 64     /* iovecs looked at per readv/writev/sendmsg/recvmsg */
+#define MAX_FILTER 16  /* entries of the pid and port lists */
+#define MAX_SWEEP (1 << 20) /* fds looked at when a process execs or exits */
+
+enum direction { EGRESS = 0, INGRESS = 1 };
+enum role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
+enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_CONNECT = 3 };
+
+/* ---- settings ---- */
+const volatile __u32 capture_bytes = MAX_CAPTURE; /* payload bytes kept per syscall */
+const volatile __u32 agent_tgid = 0;              /* never traced (the collector's own process) */
+const volatile __u32 n_trace_tgids = 0;           /* > 0: trace only these processes */
+const volatile __u32 trace_tgids[MAX_FILTER] = {};
+const volatile __u32 n_trace_ports = 0;           /* > 0: trace only connections with one of these */
+const volatile __u16 trace_ports[MAX_FILTER] = {}; /* ports at either end */
+const volatile __u8 infer_conns = 1;              /* adopt sockets opened before we attached */
+
+/* ---- state ---- */
+__u32 last_generation = 0;
+
+struct conn_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+/* The value is the connection's open record, kept up to date (byte totals). Sockets that are
+ * not traced (other families, other ports) are remembered with generation 0, so that their
+ * reads and writes cost one lookup; they leave the map the way traced ones do. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_event);
+} conns SEC(".maps");
+
+/* Processes with entries in conns → the highest fd they had one on (what exec/exit sweep). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} conn_tgids SEC(".maps");
+
+struct active_io {
+	__u64 buf;       /* buffer, iovec array or msghdr */
+	__s32 fd;
+	__u32 kind;      /* enum io_kind */
+	__u32 iovcnt;
+	__u32 direction;
+	__u32 syscall;
+	__u32 _pad;
+};
+
+/* Syscalls in flight on traced connections, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct active_io);
+} active SEC(".maps");
+
+/* A data record plus room for a copy that starts near the end of data[] (keeps the verifier
+ * happy about iovec copies at a variable offset). */
+struct scratch {
+	struct data_event ev;
+	__u8 spill[MAX_CAPTURE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20);
+} events SEC(".maps");
+
+/* [0]: records dropped because the ring buffer was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost_events SEC(".maps");
+
+/* ---- helpers ---- */
+
+static __always_inline void submit(void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, 0)) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&lost_events, &zero);
+		if (lost)
+			__sync_fetch_and_add(lost, 1);
+	}
+}
+
+static __always_inline bool tgid_traced(__u32 tgid)
+{
+	if (tgid == agent_tgid)
+		return false;
+	if (n_trace_tgids == 0)
+		return true;
+	for (int i = 0; i < MAX_FILTER; i++) {
+		if (i >= n_trace_tgids)
+			break;
+		if (trace_tgids[i] == tgid)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool ports_traced(__u16 local, __u16 remote)
+{
+	if (n_trace_ports == 0)
+		return true;
+	for (int i = 0; i < MAX_FILTER; i++) {
+		if (i >= n_trace_ports)
+			break;
+		if (trace_ports[i] == local || trace_ports[i] == remote)
+			return true;
+	}
+	return false;
+}
+
+/* A kernel pointer read from memory, made readable by plain loads (no helper calls). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* The struct sock behind an fd of the current process, or NULL if the fd is not a socket. */
+static __always_inline struct sock *sock_of_fd(int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct file *file = NULL, *f;
+	struct socket *sock;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+	if (!file)
+		return NULL;
+	f = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+	return sock->sk;
+}
+
+/* Family, addresses and ports of an inet socket; false for any other family. */
+static __always_inline bool read_addrs(struct sock *sk, struct conn_event *ev)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	ev->family = family;
+	ev->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		__be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(ev->local_addr, &local, 4);
+		__builtin_memcpy(ev->remote_addr, &remote, 4);
+	} else {
+		bpf_core_read(ev->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(ev->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	return true;
+}
+
+/* Forget (tgid, fd); if it was a traced connection, say it closed. */
+static __always_inline void close_conn(__u32 tgid, __u32 pid, int fd)
+{
+	struct conn_key key = {.tgid = tgid, .fd = fd};
+	struct conn_event *conn = bpf_map_lookup_elem(&conns, &key);
+	struct conn_event ev;
+
+	if (!conn)
+		return;
+	ev = *conn;
+	bpf_map_delete_elem(&conns, &key);
+	if (!ev.generation)
+		return;
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.kind = EVENT_CLOSE;
+	ev.pid = pid;
+	submit(&ev, sizeof(ev));
+}
+
+/* (tgid, fd) is now the socket `sk` (NULL: not a socket, nothing to remember): traced if it is
+ * an inet socket that passes the port filter. Whatever was on that fd before is closed. */
+static __always_inline void open_conn(__u32 tgid, __u32 pid, int fd, __u32 role, struct sock *sk)
+{
+	struct conn_key key = {.tgid = tgid, .fd = fd};
+	struct conn_event ev = {};
+	__u32 *max_fd, ufd = fd;
+
+	close_conn(tgid, pid, fd);
+	if (!sk)
+		return;
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.kind = EVENT_OPEN;
+	ev.tgid = tgid;
+	ev.pid = pid;
+	ev.fd = fd;
+	ev.role = role;
+	if (read_addrs(sk, &ev) && ports_traced(ev.local_port, ev.remote_port))
+		ev.generation = __sync_fetch_and_add(&last_generation, 1) + 1;
+	bpf_map_update_elem(&conns, &key, &ev, BPF_ANY);
+	max_fd = bpf_map_lookup_elem(&conn_tgids, &tgid);
+	if (!max_fd)
+		bpf_map_update_elem(&conn_tgids, &tgid, &ufd, BPF_NOEXIST);
+	else if (*max_fd < ufd)
+		*max_fd = ufd;
+	if (ev.generation)
+		submit(&ev, sizeof(ev));
+}
+
+/* The traced connection on (tgid, fd), adopting a socket not seen before if infer_conns
+ * (non-sockets are remembered nowhere: each of their calls costs a few kernel reads). */
+static __always_inline struct conn_event *traced_conn(__u32 tgid, __u32 pid, int fd)
+{
+	struct conn_key key = {.tgid = tgid, .fd = fd};
+	struct conn_event *conn = bpf_map_lookup_elem(&conns, &key);
+	struct sock *sk;
+
+	if (!conn && infer_conns) {
+		sk = sock_of_fd(fd);
+		if (!sk)
+			return NULL;
+		open_conn(tgid, pid, fd, ROLE_UNKNOWN, sk);
+		conn = bpf_map_lookup_elem(&conns, &key);
+	}
+	return conn && conn->generation ? conn : NULL;
+}
+
+/* ---- reads and writes ---- */
+
+static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u32 kind,
+				    __u32 direction, __u64 buf, __u64 iovcnt)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	int fd = (int)ctx->args[0];
+	struct active_io io = {};
+
+	if (fd < 0 || !tgid_traced(tgid) || !traced_conn(tgid, (__u32)id, fd))
+		return 0;
+	io.buf = buf;
+	io.fd = fd;
+	io.kind = kind;
+	io.iovcnt = iovcnt;
+	io.direction = direction;
+	io.syscall = ctx->id;
+	bpf_map_update_elem(&active, &id, &io, BPF_ANY);
+	return 0;
+}
+
+/* Copy what the syscall moved through an iovec array, in order, up to capture_bytes. */
+static __always_inline __u32 copy_iov(struct scratch *s, const struct iovec *iov, __u64 iovcnt,
+				      __u64 moved, __u32 cap)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < MAX_IOV; i++) {
+		struct iovec v;
+		__u64 len;
+
+		if (i >= iovcnt || off >= cap || moved == 0)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		len = v.iov_len;
+		if (len > moved)
+			len = moved;
+		moved -= len;
+		if (len > cap - off)
+			len = cap - off;
+		barrier_var(len);
+		if (len > MAX_CAPTURE)
+			len = MAX_CAPTURE;
+		bpf_probe_read_user(s->ev.data + (off & (MAX_CAPTURE - 1)), len, v.iov_base);
+		off += len;
+	}
+	return off;
+}
+
+static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct active_io *stashed = bpf_map_lookup_elem(&active, &id);
+	struct active_io io;
+	struct conn_key key;
+	struct conn_event *conn;
+	struct scratch *s;
+	struct data_event *ev;
+	__u32 zero = 0, cap = capture_bytes, n;
+	long ret = ctx->ret;
+
+	if (!stashed)
+		return 0;
+	io = *stashed;
+	bpf_map_delete_elem(&active, &id);
+	if (ret <= 0)
+		return 0;
+	key.tgid = id >> 32;
+	key.fd = io.fd;
+	conn = bpf_map_lookup_elem(&conns, &key);
+	if (!conn || !conn->generation)
+		return 0;
+	if (io.direction == EGRESS)
+		__sync_fetch_and_add(&conn->bytes_sent, ret);
+	else
+		__sync_fetch_and_add(&conn->bytes_recv, ret);
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	ev = &s->ev;
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->kind = EVENT_DATA;
+	ev->tgid = key.tgid;
+	ev->pid = (__u32)id;
+	ev->fd = io.fd;
+	ev->generation = conn->generation;
+	ev->direction = io.direction;
+	ev->size = ret;
+	ev->syscall = io.syscall;
+	if (cap > MAX_CAPTURE)
+		cap = MAX_CAPTURE;
+
+	if (io.kind == IO_BUF) {
+		n = ret < cap ? ret : cap;
+		barrier_var(n);
+		if (n > MAX_CAPTURE)
+			n = MAX_CAPTURE;
+		bpf_probe_read_user(ev->data, n, (void *)io.buf);
+	} else {
+		const struct iovec *iov = (const struct iovec *)io.buf;
+		__u64 iovcnt = io.iovcnt;
+
+		if (io.kind == IO_MSG) {
+			struct user_msghdr msg;
+
+			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)io.buf))
+				return 0;
+			iov = msg.msg_iov;
+			iovcnt = msg.msg_iovlen;
+		}
+		n = copy_iov(s, iov, iovcnt, ret, cap);
+	}
+	barrier_var(n);
+	if (n > MAX_CAPTURE)
+		n = MAX_CAPTURE;
+	ev->captured = n;
+	submit(ev, offsetof(struct data_event, data) + n);
+	return 0;
+}
+
+#define BUF_SYSCALL(name, dir)                                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
+	{                                                                        \
+		return enter_io(ctx, IO_BUF, dir, ctx->args[1], 0);              \
+	}                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                        \
+		return exit_io(ctx);                                             \
+	}
+
+#define IOV_SYSCALL(name, dir)                                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
+	{                                                                        \
+		return enter_io(ctx, IO_IOV, dir, ctx->args[1], ctx->args[2]);   \
+	}                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                        \
+		return exit_io(ctx);                                             \
+	}
+
+#define MSG_SYSCALL(name, dir)                                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
+	{                                                                        \
+		return enter_io(ctx, IO_MSG, dir, ctx->args[1], 0);              \
+	}                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
+	{                                                                        \
+		return exit_io(ctx);                                             \
+	}
+
+BUF_SYSCALL(write, EGRESS)
+BUF_SYSCALL(read, INGRESS)
+BUF_SYSCALL(sendto, EGRESS)
+BUF_SYSCALL(recvfrom, INGRESS)
+IOV_SYSCALL(writev, EGRESS)
+IOV_SYSCALL(readv, INGRESS)
+MSG_SYSCALL(sendmsg, EGRESS)
+MSG_SYSCALL(recvmsg, INGRESS)
+
+/* ---- connections ---- */
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct active_io io = {.fd = (int)ctx->args[0], .kind = IO_CONNECT};
+
+	if (!tgid_traced(id >> 32))
+		return 0;
+	bpf_map_update_elem(&active, &id, &io, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct active_io *io = bpf_map_lookup_elem(&active, &id);
+	int fd;
+
+	if (!io)
+		return 0;
+	fd = io->fd;
+	bpf_map_delete_elem(&active, &id);
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		open_conn(id >> 32, (__u32)id, fd, ROLE_CLIENT, sock_of_fd(fd));
+	return 0;
+}
+
+static __always_inline int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	int fd = (int)ctx->ret;
+
+	if (fd < 0 || !tgid_traced(id >> 32))
+		return 0;
+	open_conn(id >> 32, (__u32)id, fd, ROLE_SERVER, sock_of_fd(fd));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_accept(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept_(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_accept(ctx);
+}
+
+static __always_inline int forget_fd(int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (fd >= 0 && tgid_traced(id >> 32))
+		close_conn(id >> 32, (__u32)id, fd);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	return forget_fd((int)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	return ctx->args[0] == ctx->args[1] ? 0 : forget_fd((int)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	return forget_fd((int)ctx->args[1]);
+}
+
+/* ---- close_range, exec and exit close many fds at once ---- */
+
+struct sweep_ctx {
+	__u32 tgid;
+	__u32 pid;
+	__u32 first;
+};
+
+static long sweep_fd(__u32 i, struct sweep_ctx *c)
+{
+	close_conn(c->tgid, c->pid, c->first + i);
+	return 0;
+}
+
+/* Close the traced connections of the current process on fds first..last. */
+static __always_inline void sweep(__u32 first, __u32 last, bool forget_process)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sweep_ctx c = {.tgid = id >> 32, .pid = (__u32)id, .first = first};
+	__u32 *max_fd = bpf_map_lookup_elem(&conn_tgids, &c.tgid);
+
+	if (!max_fd)
+		return;
+	if (last > *max_fd)
+		last = *max_fd;
+	if (first <= last)
+		bpf_loop(last - first + 1 < MAX_SWEEP ? last - first + 1 : MAX_SWEEP, sweep_fd, &c, 0);
+	if (forget_process)
+		bpf_map_delete_elem(&conn_tgids, &c.tgid);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close_range")
+int enter_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	const __u64 CLOSE_RANGE_CLOEXEC = 1 << 2; /* only marks them close-on-exec */
+
+	if (!(ctx->args[2] & CLOSE_RANGE_CLOEXEC) && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		sweep(ctx->args[0], ctx->args[1] > 0x7fffffff ? 0x7fffffff : ctx->args[1], false);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+	sweep(0, 0x7fffffff, true); /* close-on-exec sockets are gone, others are adopted again */
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_exit(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; /* other threads of the process live on */
+	sweep(0, 0x7fffffff, true);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,131 @@
+"""A BPF ring buffer (BPF_MAP_TYPE_RINGBUF) read from pure Python through mmap.
+
+pylibbpf has no ring-buffer class, only the map's fd (``BpfMap.get_fd()``); this is the consumer
+side of the kernel's protocol (kernel/bpf/ringbuf.c, libbpf's ringbuf.c)::
+
+    offset 0     consumer page  RW   u64 consumer_pos (we advance it)
+    offset PAGE  producer page  RO   u64 producer_pos (the kernel advances it)
+                 data           RO   size bytes, mapped twice in a row so that a record that wraps
+                                     around the end reads as one contiguous slice
+
+    record at data[pos & (size - 1)]:  u32 len | BUSY (bit 31) | DISCARD (bit 30), u32 pgoff,
+                                       len bytes of payload, padded to 8 bytes
+
+Records are copied out in batches and ``consumer_pos`` written back once per batch. Waiting is an
+epoll on the map fd, which the kernel signals when it commits a record the consumer was waiting
+for (its default adaptive wakeup).
+
+Example (with a loaded pylibbpf object ``obj`` whose map ``events`` is a ring buffer)::
+
+    m = obj.get_map("events")
+    ring = RingBuffer(m.get_fd(), m.get_max_entries())
+    for record in ring.poll(timeout_ms=100):
+        ...   # bytes, exactly as the BPF program passed them to bpf_ringbuf_output/submit
+    ring.close()
+"""
+
+from __future__ import annotations
+
+import mmap
+import select
+import struct
+
+__all__ = ["RingBuffer"]
+
+PAGE = mmap.PAGESIZE
+BUSY = 1 << 31
+DISCARD = 1 << 30
+HEADER = 8
+
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+
+
+class RingBuffer:
+    """The consumer end of one BPF ring buffer map.
+
+    ``map_fd`` stays owned by the caller (mmap and epoll keep what they need); ``size`` is the
+    map's max_entries, a power of two multiple of the page size.
+    """
+
+    def __init__(self, map_fd: int, size: int) -> None:
+        if size <= 0 or size & (size - 1) or size % PAGE:
+            raise ValueError(f"ring buffer size {size} is not a power of 2 multiple of {PAGE}")
+        self.size = size
+        self._mask = size - 1
+        self._consumer = mmap.mmap(map_fd, PAGE, mmap.MAP_SHARED,
+                                   mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        try:
+            self._producer = mmap.mmap(map_fd, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
+                                       offset=PAGE)
+        except BaseException:
+            self._consumer.close()
+            raise
+        self._epoll = select.epoll()
+        self._epoll.register(map_fd, select.EPOLLIN)
+        #: records handed out, and their payload bytes
+        self.records = 0
+        self.bytes = 0
+
+    # -- positions -------------------------------------------------------------------------
+    @property
+    def consumer_pos(self) -> int:
+        return _U64.unpack_from(self._consumer, 0)[0]
+
+    @property
+    def producer_pos(self) -> int:
+        return _U64.unpack_from(self._producer, 0)[0]
+
+    def pending(self) -> int:
+        """Bytes committed or reserved by the kernel and not consumed yet."""
+        return self.producer_pos - self.consumer_pos
+
+    # -- consuming --------------------------------------------------------------------------
+    def consume(self, max_records: int | None = None) -> list[bytes]:
+        """Every record ready now (at most ``max_records``), without waiting."""
+        data, mask, out = self._producer, self._mask, []
+        limit = max_records if max_records is not None else -1
+        cons = self.consumer_pos
+        prod = self.producer_pos
+        nbytes = 0
+        while cons < prod and len(out) != limit:
+            off = PAGE + (cons & mask)
+            head = _U32.unpack_from(data, off)[0]
+            if head & BUSY:  # reserved, not committed yet: records behind it must wait
+                break
+            length = head & ~(BUSY | DISCARD)
+            if not head & DISCARD:
+                out.append(data[off + HEADER:off + HEADER + length])
+                nbytes += length
+            cons += (length + HEADER + 7) & ~7
+            if cons >= prod:
+                prod = self.producer_pos
+        if out or cons != self.consumer_pos:
+            _U64.pack_into(self._consumer, 0, cons)
+        self.records += len(out)
+        self.bytes += nbytes
+        return out
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> list[bytes]:
+        """The records ready now; if none, wait up to ``timeout_ms`` (-1: forever) for some."""
+        out = self.consume(max_records)
+        if out or timeout_ms == 0:
+            return out
+        self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000)
+        return self.consume(max_records)
+
+    def fileno(self) -> int:
+        """An fd that turns readable when records arrive (for a caller's own select loop)."""
+        return self._epoll.fileno()
+
+    def close(self) -> None:
+        if not self._epoll.closed:
+            self._epoll.close()
+            self._producer.close()
+            self._consumer.close()
+
+    def __enter__(self) -> RingBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,183 @@
+"""The socket tracer: what processes send and receive over TCP/UDP, and their connections.
+
+Pairs with ``bpf_src/socket_trace.bpf.c`` (syscall tracepoints → ring buffer) and turns its
+records into :class:`~collectors.events.DataEvent` and :class:`~collectors.events.ConnEvent`,
+the input of the protocol parsers. Byte totals per connection are kept in the kernel
+(``connections()`` reads them for conn_stats).
+
+Example (as root)::
+
+    with SocketTrace().configure(capture_bytes=1024, ports=(8080,)) as trace:
+        while True:
+            for event in trace.poll(timeout_ms=100):
+                ...
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from collectors.events import ConnEvent, ConnKey, DataEvent, Direction, Role
+from collectors.loader import BpfCollector, Record
+
+__all__ = ["SocketTrace", "SocketTraceSettings", "DATA_EVENT", "CONN_EVENT", "MAX_CAPTURE"]
+
+# ---- the records of bpf_src/socket_trace.h, mirrored once --------------------------------------
+MAX_CAPTURE = 4096
+MAX_FILTER = 16
+EVENT_DATA, EVENT_OPEN, EVENT_CLOSE = 1, 2, 3
+
+DATA_EVENT = Record("data_event", [
+    ("ts_ns", "Q"), ("kind", "I"), ("tgid", "I"), ("pid", "I"), ("fd", "i"),
+    ("generation", "I"), ("direction", "I"), ("size", "Q"), ("captured", "I"), ("syscall", "I"),
+], tail="data")
+
+CONN_EVENT = Record("conn_event", [
+    ("ts_ns", "Q"), ("kind", "I"), ("tgid", "I"), ("pid", "I"), ("fd", "i"),
+    ("generation", "I"), ("role", "I"), ("family", "H"), ("local_port", "H"),
+    ("remote_port", "H"), ("_pad", "H"), ("local_addr", "16s"), ("remote_addr", "16s"),
+    ("bytes_sent", "Q"), ("bytes_recv", "Q"),
+])
+
+_KIND = struct.Struct("<I")
+_KIND_AT = 8  # both records start with u64 ts_ns, u32 kind
+_DATA_AT = DATA_EVENT.offsets["data"]
+
+
+@dataclass(frozen=True)
+class SocketTraceSettings:
+    """What to trace; each field is a const volatile global of socket_trace.bpf.c."""
+
+    capture_bytes: int = MAX_CAPTURE  # payload bytes kept per syscall (the rest is only counted)
+    exclude_pid: int = field(default_factory=os.getpid)  # never traced: the agent itself
+    pids: tuple[int, ...] = ()  # non-empty: only these processes (up to 16)
+    ports: tuple[int, ...] = ()  # non-empty: only connections with one of these ports at either end
+    infer_conns: bool = True  # adopt sockets that were open before attach (role unknown)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.capture_bytes <= MAX_CAPTURE:
+            raise ValueError(f"capture_bytes must be in 1..{MAX_CAPTURE}, got {self.capture_bytes}")
+        if len(self.pids) > MAX_FILTER or len(self.ports) > MAX_FILTER:
+            raise ValueError(f"at most {MAX_FILTER} pids and {MAX_FILTER} ports")
+        if any(not 0 < p < 65536 for p in self.ports):
+            raise ValueError(f"ports must be in 1..65535: {self.ports}")
+
+    def rodata(self) -> dict[str, bytes]:
+        pad = MAX_FILTER
+        return {
+            "capture_bytes": struct.pack("<I", self.capture_bytes),
+            "agent_tgid": struct.pack("<I", self.exclude_pid),
+            "n_trace_tgids": struct.pack("<I", len(self.pids)),
+            "trace_tgids": struct.pack(f"<{pad}I", *self.pids, *[0] * (pad - len(self.pids))),
+            "n_trace_ports": struct.pack("<I", len(self.ports)),
+            "trace_ports": struct.pack(f"<{pad}H", *self.ports, *[0] * (pad - len(self.ports))),
+            "infer_conns": struct.pack("<B", self.infer_conns),
+        }
+
+
+def _addr(family: int, raw: bytes) -> str:
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+def decode_conn(rec: bytes, clock_offset_ns: int) -> ConnEvent:
+    (ts, kind, tgid, _pid, fd, gen, role, family, lport, rport, _pad, laddr, raddr,
+     sent, recv) = CONN_EVENT.unpack(rec)
+    return ConnEvent(ts + clock_offset_ns, ConnKey(tgid, fd, gen), kind == EVENT_OPEN, Role(role),
+                     family, _addr(family, laddr), lport, _addr(family, raddr), rport, sent, recv)
+
+
+def decode(records: list[bytes], clock_offset_ns: int) -> list[DataEvent | ConnEvent]:
+    """Ring-buffer records of socket_trace.bpf.c → events, in arrival order."""
+    out: list[DataEvent | ConnEvent] = []
+    unpack_data = DATA_EVENT.struct.unpack_from
+    egress, ingress = Direction.EGRESS, Direction.INGRESS
+    for rec in records:
+        if _KIND.unpack_from(rec, _KIND_AT)[0] == EVENT_DATA:
+            ts, _k, tgid, _pid, fd, gen, direction, size, captured, _nr = unpack_data(rec)
+            out.append(DataEvent(ts + clock_offset_ns, ConnKey(tgid, fd, gen),
+                                 ingress if direction else egress,
+                                 rec[_DATA_AT:_DATA_AT + captured], size))
+        else:
+            out.append(decode_conn(rec, clock_offset_ns))
+    return out
+
+
+class SocketTrace(BpfCollector[DataEvent | ConnEvent]):
+    """Lifecycle: ``SocketTrace().open().configure(...).load().attach()``, then ``poll()``,
+    then ``close()`` (or use it as a context manager, which starts it)."""
+
+    name = "socket_trace"
+
+    def __init__(self, settings: SocketTraceSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or SocketTraceSettings()
+        #: payload bytes handed out in DataEvents
+        self.bytes = 0
+
+    def decode(self, records: list[bytes]) -> list[DataEvent | ConnEvent]:
+        events = decode(records, self.clock_offset_ns)
+        self.bytes += sum(len(e.data) for e in events if isinstance(e, DataEvent))
+        return events
+
+    def connections(self) -> list[ConnEvent]:
+        """The connections traced now, with their byte totals so far (``opened`` is True and
+        ``ts_ns`` is when each opened), read from the kernel map in one pass."""
+        gen_at = CONN_EVENT.offsets["generation"]
+        return [decode_conn(raw, self.clock_offset_ns) for raw in self.map("conns").values()
+                if raw[gen_at:gen_at + 4] != b"\0\0\0\0"]  # 0: a socket that is not traced
+
+
+# ---- python -m collectors.socket_trace: print what it sees ---------------------------------------
+
+def format_event(event: DataEvent | ConnEvent, t0_ns: int, width: int = 60) -> str:
+    """One line per event, bcc-tool style."""
+    k = event.conn
+    head = f"{(event.ts_ns - t0_ns) / 1e9:10.6f} {k.tgid:>7} {k.fd:>4} {k.generation:>5}"
+    if isinstance(event, DataEvent):
+        arrow = "->" if event.direction == Direction.EGRESS else "<-"
+        text = repr(event.data[:width])[2:-1][:width]
+        more = "" if len(event.data) == event.size else f" (+{event.size - len(event.data)} B)"
+        return f"{head}  {arrow} {event.size:>6}  {text}{more}"
+    fam = "[{}]:{}" if event.family == socket.AF_INET6 else "{}:{}"
+    local = fam.format(event.local_addr, event.local_port)
+    remote = fam.format(event.remote_addr, event.remote_port)
+    if event.opened:
+        return f"{head}  open  {event.role.name.lower():<7} {local} <-> {remote}"
+    return (f"{head}  close {event.role.name.lower():<7} {local} <-> {remote}  "
+            f"sent {event.bytes_sent} recv {event.bytes_recv}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m collectors.socket_trace",
+                                     description="Print the socket tracer's events (as root).")
+    parser.add_argument("-p", "--pid", type=int, action="append", default=[], help="only this pid")
+    parser.add_argument("-P", "--port", type=int, action="append", default=[],
+                        help="only connections with this port")
+    parser.add_argument("-c", "--capture-bytes", type=int, default=MAX_CAPTURE)
+    parser.add_argument("-d", "--duration", type=float, default=0, help="seconds (0: until ^C)")
+    args = parser.parse_args(argv)
+    trace = SocketTrace(SocketTraceSettings(capture_bytes=args.capture_bytes,
+                                            pids=tuple(args.pid), ports=tuple(args.port)))
+    with trace:
+        t0, end = time.time_ns(), time.monotonic() + (args.duration or float("inf"))
+        print(f"{'TIME(s)':>10} {'PID':>7} {'FD':>4} {'CONN':>5}  EVENT")
+        try:
+            while time.monotonic() < end:
+                for event in trace.poll(timeout_ms=100):
+                    print(format_event(event, t0), flush=True)
+        except KeyboardInterrupt:
+            pass
+        print(f"# {trace.events} events, {trace.bytes} payload bytes, {trace.lost} lost")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
