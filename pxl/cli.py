@@ -164,11 +164,15 @@ def main() -> None:
               help="Rows shown per table with -o table.")
 @click.option("--engine", type=click.Choice(["auto", "streaming", "in-memory"]), default="auto",
               help="Polars engine to run on.")
+@click.option("--connect", "connect_to", metavar="HOST:PORT",
+              help="Run on a pxl agent (or broker) instead of local tables.")
+@click.option("--token", envvar="PXL_TOKEN", help="The agent's bearer token (or $PXL_TOKEN).")
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
         now_text: str | None, debug: bool, fmt: str, out_path: str | None, max_rows: int,
-        engine: str, script_args: tuple[str, ...]) -> None:
+        engine: str, connect_to: str | None, token: str | None,
+        script_args: tuple[str, ...]) -> None:
     """Run SCRIPT (a .pxl file, - for standard input, or a bundled script such as px/http_data)
     and show its outputs. Script arguments go after --: pxl run s.pxl -- --start_time=-10m"""
     from pxl.api import run as run_script
@@ -180,9 +184,17 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
     loaded = _read_script(script)
     values = _script_args(loaded, script_args)
     now = _now(now_text)
-    catalog = _catalog(demo, data_dirs, table_specs, now)
-    results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
-                         engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
+    if connect_to:
+        from pxl.remote import connect
+
+        if demo or data_dirs or table_specs:
+            raise _Usage("--connect runs on the agent's tables: drop --demo/--data/--table")
+        with connect(connect_to, token=token) as remote:
+            results = remote.run(loaded.source, args=values, now=now, filename=loaded.filename)
+    else:
+        catalog = _catalog(demo, data_dirs, table_specs, now)
+        results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
+                             engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
     _emit(results.outputs, fmt, out_path, max_rows, debug)
 
 
@@ -346,6 +358,84 @@ def tables(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
         if row["min_time"] is not None:
             span = f"  {format_ns(row['min_time'])} .. {format_ns(row['max_time'])}"
         click.echo(f"{row['table_name']:<16} {row['num_rows']:>10,} rows{span}")
+
+
+@main.command()
+@click.option("--listen", default="127.0.0.1:7070", show_default=True, metavar="HOST:PORT",
+              help="Where to serve queries (Arrow Flight).")
+@click.option("--node", default=None, help="This node's name (default: the host name).")
+@click.option("--demo", is_flag=True, help="Serve the demo dataset (beside live collection).")
+@click.option("--data", "data_dirs", multiple=True, type=click.Path(),
+              help="Serve the tables in this directory too; repeatable.")
+@click.option("--collect/--no-collect", default=True, show_default=True,
+              help="Run the eBPF and /proc collectors.")
+@click.option("--budget-mb", type=click.IntRange(16), default=None,
+              help="Memory for stored rows (default: a tenth of the host's, at most 4 GiB).")
+@click.option("--token", envvar="PXL_TOKEN", help="Require this bearer token (or $PXL_TOKEN).")
+@click.option("--tls-cert", type=click.Path(exists=True), help="Serve TLS with this certificate.")
+@click.option("--tls-key", type=click.Path(exists=True), help="… and this private key.")
+@click.option("--status", "show_status", is_flag=True,
+              help="Print the status of the agent at --listen and exit.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and collector logs.")
+@_guard
+def agent(listen: str, node: str | None, demo: bool, data_dirs: tuple[str, ...], collect: bool,
+          budget_mb: int | None, token: str | None, tls_cert: str | None, tls_key: str | None,
+          show_status: bool, debug: bool) -> None:
+    """Run the agent: collectors fill a table store on this host; queries come over Flight."""
+    if show_status:
+        from pxl.remote import connect
+
+        with connect(listen, token=token) as remote:
+            _print_status(remote.status())
+        return
+    from pxl.agent.service import serve
+
+    if bool(tls_cert) != bool(tls_key):
+        raise _Usage("TLS needs both --tls-cert and --tls-key")
+    if debug:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    serve(listen, node=node, demo=demo, data_dirs=data_dirs, collect=collect,
+          budget_bytes=budget_mb << 20 if budget_mb else None, token=token,
+          tls=(Path(tls_cert).read_bytes(), Path(tls_key).read_bytes()) if tls_cert else None,
+          echo=lambda text: click.echo(text, err=True))
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    click.echo(f"node {status['node']}, up {status['uptime_s']} s")
+    for t in status.get("tables", []):
+        click.echo(f"  {t['table_name']:<22} {t['num_rows']:>10,} rows")
+    for name, counters in status.get("collectors", {}).items():
+        shown = ", ".join(f"{k}={v}" for k, v in counters.items())
+        click.echo(f"  collector {name}: {shown}")
+    for e in status.get("errors", []):
+        click.echo(f"  error: {e}")
+
+
+@main.command()
+def doctor() -> None:
+    """Check that this host can run the collectors, with the fix for each problem."""
+    from pxl.agent.doctor import collectors_ready, format_checks, run_checks
+
+    checks = run_checks()
+    click.echo(format_checks(checks))
+    sys.exit(0 if collectors_ready(checks) else 1)
+
+
+@main.command()
+@click.option("--duration", default="10s", show_default=True, help="How long to capture.")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Directory to write.")
+@_guard
+def capture(duration: str, out_dir: str) -> None:
+    """Capture this host's tables for a while and write them as Parquet (for --data)."""
+    from engine.timeutil import DURATION_FORMS, parse_duration
+    from pxl.agent.service import capture as run_capture
+
+    try:
+        seconds = parse_duration(duration) / 1e9
+    except ValueError:
+        raise _Usage(f"--duration {duration!r}: use {DURATION_FORMS}") from None
+    for path in run_capture(seconds, out_dir, echo=lambda t: click.echo(t, err=True)):
+        click.echo(f"wrote {path}")
 
 
 @main.command()

@@ -10,7 +10,7 @@ import pytest
 from pxl import docs
 
 MODULES = ["engine.errors", "engine.timeutil", "engine.exprs", "engine.registry", "engine.explain",
-           "pxl.pragmas", "pxl.quick", "pxl.prometheus",
+           "pxl.pragmas", "pxl.quick", "pxl.prometheus", "engine.arrowio",
            "engine.types", "engine.tables", "pxl.parser", "pxl.api", "pxl", "pxl.output"]
 
 

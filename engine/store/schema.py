@@ -221,7 +221,7 @@ def _problem(dtype: pl.DataType, target: DataType, is_time: bool) -> str | None:
         DataType.INT64: dtype.is_integer(),
         DataType.FLOAT64: dtype.is_integer() or dtype.is_float(),
         DataType.BOOLEAN: dtype == pl.Boolean,
-        DataType.STRING: dtype in (pl.String, pl.Categorical, pl.Enum),
+        DataType.STRING: dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum),
     }.get(target, False)
     return None if ok else f"{dtype}"
 

@@ -1,0 +1,64 @@
+"""Frames with pxl column types ↔ Arrow, the form data takes in files and on the wire.
+
+Each field carries its semantic type in its metadata (``pxl.semantic``), so types survive a
+round trip. Frames are exported with the oldest Arrow compatibility level: Polars' newer string
+layout would otherwise drag whole shared string buffers along with a few rows.
+
+>>> import polars as pl
+>>> from engine.types import ColumnType, DataType, Schema, SemanticType
+>>> s = Schema.of([("latency", ColumnType(DataType.INT64, SemanticType.DURATION_NS))])
+>>> frame, schema = from_arrow(to_arrow(pl.DataFrame({"latency": [5]}), s))
+>>> schema["latency"].semantic
+<SemanticType.DURATION_NS: 'duration_ns'>
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from engine.types import ColumnType, DataType, Schema, SemanticType, from_polars
+
+__all__ = ["SEMANTIC_KEY", "arrow_schema", "to_arrow", "from_arrow", "semantics_of"]
+
+SEMANTIC_KEY = b"pxl.semantic"
+
+
+def arrow_schema(frame: pl.DataFrame, schema: Schema) -> pa.Schema:
+    """The frame's Arrow schema with each field's semantic type in its metadata."""
+    base = frame.head(0).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+    fields = []
+    for f in base:
+        t = schema.get(f.name)
+        semantic = t.semantic.value if t is not None else SemanticType.NONE.value
+        fields.append(f.with_metadata({SEMANTIC_KEY: semantic.encode()}))
+    return pa.schema(fields, metadata=base.metadata)
+
+
+def to_arrow(frame: pl.DataFrame, schema: Schema) -> pa.Table:
+    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    return table.cast(arrow_schema(frame, schema)) if table.num_columns else table
+
+
+def semantics_of(schema: pa.Schema) -> dict[str, str]:
+    out = {}
+    for f in schema:
+        if f.metadata and SEMANTIC_KEY in f.metadata:
+            out[f.name] = f.metadata[SEMANTIC_KEY].decode("utf-8", "replace")
+    return out
+
+
+def from_arrow(table: pa.Table) -> tuple[pl.DataFrame, Schema]:
+    """A frame and its pxl schema (semantic types from the metadata, else none)."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    semantics = semantics_of(table.schema)
+    cols = []
+    for name, dtype in frame.schema.items():
+        plan_type = from_polars(dtype) or DataType.STRING
+        try:
+            semantic = SemanticType(semantics.get(name, "none"))
+        except ValueError:
+            semantic = SemanticType.NONE
+        cols.append((name, ColumnType(plan_type, semantic)))
+    return frame, Schema(tuple(cols))

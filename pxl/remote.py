@@ -1,0 +1,120 @@
+"""Run scripts on a pxl agent (or broker) over Arrow Flight: ``pxl.connect(addr).run(source)``.
+
+>>> # remote = pxl.connect("127.0.0.1:7070"); remote.run(source)["output"]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+import pyarrow.flight as flight
+
+from engine import errors as E
+from engine.arrowio import from_arrow
+from engine.errors import PxlError
+from engine.executor import Result
+
+__all__ = ["Remote", "connect", "DEFAULT_PORT"]
+
+DEFAULT_PORT = 7070
+
+
+def _location(address: str, tls: bool) -> str:
+    if "://" in address:
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        host, port = address, str(DEFAULT_PORT)
+    return f"{'grpc+tls' if tls else 'grpc+tcp'}://{host}:{port}"
+
+
+def _decode_error(exc: flight.FlightError, address: str) -> PxlError:
+    from pxl.agent.server import ERROR_PREFIX
+
+    text = str(exc)
+    start = text.find(ERROR_PREFIX)
+    if start >= 0:
+        raw = text[start + len(ERROR_PREFIX):]
+        try:
+            data, _ = json.JSONDecoder().raw_decode(raw)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            cls = getattr(E, data.get("class", ""), None)
+            if not (isinstance(cls, type) and issubclass(cls, PxlError)):
+                cls = PxlError
+            span = E.Span(*data["span"]) if data.get("span") else None
+            return cls(data.get("message", ""), span, hint=data.get("hint"),
+                       source=data.get("source"))
+    if isinstance(exc, flight.FlightUnauthenticatedError):
+        return E.ExecuteError(f"{address} refused the request: a valid token is needed",
+                              hint="pass --token (or PXL_TOKEN) with the agent's token")
+    if isinstance(exc, flight.FlightUnavailableError):
+        return E.ExecuteError(f"cannot reach {address}",
+                              hint="is the agent running? check the address and port")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return E.ExecuteError(f"{address}: {first}")
+
+
+class Remote:
+    """A connection to an agent or broker."""
+
+    def __init__(self, address: str, *, token: str | None = None, tls_root: bytes | None = None,
+                 timeout_s: float = 60.0) -> None:
+        self.address = address
+        kwargs: dict[str, Any] = {}
+        if tls_root is not None:
+            kwargs["tls_root_certs"] = tls_root
+        self._client = flight.FlightClient(_location(address, tls_root is not None), **kwargs)
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+        self._options = flight.FlightCallOptions(headers=headers, timeout=timeout_s)
+
+    def _action(self, name: str, body: dict[str, Any] | None = None) -> Any:
+        payload = msgpack.packb(body or {})
+        try:
+            results = list(self._client.do_action(flight.Action(name, payload), self._options))
+        except flight.FlightError as exc:
+            raise _decode_error(exc, self.address) from None
+        return msgpack.unpackb(results[0].body.to_pybytes()) if results else None
+
+    def status(self) -> dict[str, Any]:
+        return self._action("status")
+
+    def run(self, source: str, *, args: Mapping[str, Any] | None = None, now: int | None = None,
+            filename: str = "<script>") -> Any:
+        """Run a script there; returns :class:`pxl.Results` like :func:`pxl.run`."""
+        from pxl.agent.server import PROTOCOL_VERSION
+        from pxl.api import Results
+
+        listing = self._action("run", {"version": PROTOCOL_VERSION, "script": source,
+                                       "args": dict(args or {}), "now": now,
+                                       "filename": filename})
+        outputs = []
+        for item in listing:
+            try:
+                table = self._client.do_get(flight.Ticket(item["ticket"]), self._options).read_all()
+            except flight.FlightError as exc:
+                raise _decode_error(exc, self.address) from None
+            frame, schema = from_arrow(table)
+            options = tuple(tuple(o) for o in item.get("options", ()))
+            outputs.append(Result(item["name"], frame, schema, options,  # type: ignore[arg-type]
+                                  truncated=bool(item.get("truncated"))))
+        return Results(outputs, None)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(address: str, *, token: str | None = None, tls_root: bytes | None = None,
+            timeout_s: float = 60.0) -> Remote:
+    """A connection to the agent or broker at ``host:port``."""
+    return Remote(address, token=token, tls_root=tls_root, timeout_s=timeout_s)
