@@ -82,8 +82,12 @@ class MemoryCatalog:
         return self._metadata
 
     # --- filling
-    def add(self, name: str, source: TableSource, semantics: Mapping[str, str] | None = None) -> None:
-        """Add (or replace) a table from a frame, an Arrow table or a file path."""
+    def add(self, name: str, source: TableSource, semantics: Mapping[str, str] | None = None,
+            *, dictionary: Iterable[str] | None = None) -> None:
+        """Add (or replace) a table from a frame, an Arrow table or a file path.
+
+        ``dictionary`` names the string columns to hold dictionary-encoded; by default those
+        with few distinct values are."""
         if not name or not name.replace("_", "a").replace(".", "a").isalnum():
             raise DataError(f"{name!r} is not a usable table name",
                             hint="use letters, digits and underscores")
@@ -99,7 +103,8 @@ class MemoryCatalog:
         else:
             raise DataError(f"table {name!r}: cannot read a {type(source).__name__}",
                             hint="pass a polars DataFrame/LazyFrame, a pyarrow Table or a path")
-        frame, schema = self._normalise(name, frame, semantics or {})
+        frame, schema = self._normalise(name, frame, semantics or {},
+                                        None if dictionary is None else list(dictionary))
         if name == METADATA_TABLE:
             self.set_metadata(frame)
         self._frames[name] = frame
@@ -124,8 +129,8 @@ class MemoryCatalog:
                             hint=f"expected files ending in {', '.join(sorted(FILE_SUFFIXES))}")
         return added
 
-    def _normalise(self, name: str, frame: pl.DataFrame,
-                   semantics: Mapping[str, str]) -> tuple[pl.DataFrame, Schema]:
+    def _normalise(self, name: str, frame: pl.DataFrame, semantics: Mapping[str, str],
+                   dictionary: list[str] | None = None) -> tuple[pl.DataFrame, Schema]:
         exprs, cols, dropped = [], [], []
         for col, dtype in frame.schema.items():
             plan_type = from_polars(dtype)
@@ -139,7 +144,7 @@ class MemoryCatalog:
         if dropped:
             self.notices.append(f"table {name}: skipped columns of types pxl cannot hold: "
                                 f"{', '.join(dropped)}")
-        out = encode_low_cardinality(frame.select(exprs))
+        out = encode_low_cardinality(frame.select(exprs), dictionary)
         if "time_" in out.columns and out.schema["time_"] == pl.Datetime("ns"):
             if out["time_"].null_count():
                 out = out.filter(pl.col("time_").is_not_null())

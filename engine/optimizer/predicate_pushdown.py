@@ -9,15 +9,16 @@ Before::                                After::
     Filter[resp_status >= 500]              Map[ms=latency / 1000000]
       Map[ms=latency / 1000000]               Filter[resp_status >= 500]
         Scan[http_events]                       Scan[http_events]
+
+One pass from the outputs down carries the conjuncts still looking for a place, so a long chain
+of filters and maps is rebuilt once, not once per filter.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from engine.exprs import Expr, columns_of
 from engine.optimizer.exprs import conjoin, conjuncts, rename
-from engine.optimizer.transform import transform
+from engine.optimizer.transform import replace_children
 from engine.relations import (
     Aggregate,
     Filter,
@@ -33,47 +34,29 @@ from engine.relations import (
 
 __all__ = ["predicate_pushdown"]
 
-
-def _filter(node: Relation, parts: list[Expr]) -> Relation:
-    """``node`` filtered by the conjuncts, each pushed as deep as it goes."""
-    if not parts:
-        return node
-    if isinstance(node, Filter):
-        return _filter(node.input, conjuncts(node.predicate) + parts)
-    stay, pushed = _push(node, parts)
-    if pushed is not node:
-        node = pushed
-    if not stay:
-        return node
-    return Filter(node, conjoin(stay), span=stay[0].span)
+Pending = list[Expr]
 
 
-def _push(node: Relation, parts: list[Expr]) -> tuple[list[Expr], Relation]:
-    """Push what can go below ``node``; return the conjuncts that stay above and the new node."""
-    if isinstance(node, Project | Sort) and not (isinstance(node, Sort) and node.limit is not None):
-        return [], dataclasses.replace(node, input=_filter(node.input, parts))
+def _split(node: Relation, parts: Pending) -> tuple[Pending, list[Pending]]:
+    """Which conjuncts stay above ``node``, and which go to each of its children."""
+    if isinstance(node, Project) or (isinstance(node, Sort) and node.limit is None):
+        return [], [parts]
     if isinstance(node, Map) and node.keep_input:
         computed = {n for n, _ in node.exprs}
         down = [p for p in parts if not columns_of(p) & computed]
-        stay = [p for p in parts if columns_of(p) & computed]
-        if down:
-            node = dataclasses.replace(node, input=_filter(node.input, down))
-        return stay, node
+        return [p for p in parts if columns_of(p) & computed], [down]
     if isinstance(node, Aggregate):
-        down = [p for p in parts if columns_of(p) <= set(node.groups)]
-        stay = [p for p in parts if not columns_of(p) <= set(node.groups)]
-        if down:
-            node = dataclasses.replace(node, input=_filter(node.input, down))
-        return stay, node
+        groups = set(node.groups)
+        return ([p for p in parts if not columns_of(p) <= groups],
+                [[p for p in parts if columns_of(p) <= groups]])
     if isinstance(node, Union):
-        inputs = tuple(_filter(i, list(parts)) for i in node.inputs)
-        return [], dataclasses.replace(node, inputs=inputs)
+        return [], [list(parts) for _ in node.inputs]
     if isinstance(node, Join):
-        return _push_join(node, parts)
-    return parts, node
+        return _split_join(node, parts)
+    return parts, [[] for _ in node.children]
 
 
-def _push_join(node: Join, parts: list[Expr]) -> tuple[list[Expr], Relation]:
+def _split_join(node: Join, parts: Pending) -> tuple[Pending, list[Pending]]:
     lnames, rnames = join_output_names(node.left.schema, node.right.schema, node.suffixes)
     to_left = dict(zip(lnames, node.left.schema.names, strict=True))
     to_right = dict(zip(rnames, node.right.schema.names, strict=True))
@@ -86,17 +69,23 @@ def _push_join(node: Join, parts: list[Expr]) -> tuple[list[Expr], Relation]:
             right.append(rename(p, to_right))
         else:
             stay.append(p)
-    if left or right:
-        node = dataclasses.replace(node, left=_filter(node.left, left),
-                                   right=_filter(node.right, right))
-    return stay, node
-
-
-def _node(node: Relation) -> Relation:
-    if isinstance(node, Filter):
-        return _filter(node.input, conjuncts(node.predicate))
-    return node
+    return stay, [left, right]
 
 
 def predicate_pushdown(plan: Plan) -> Plan:
-    return transform(plan, _node)
+    shared: dict[Relation, Relation] = {}  # nodes reached with nothing to place: rebuilt once
+
+    def visit(node: Relation, pending: Pending) -> Relation:
+        while isinstance(node, Filter):
+            pending = conjuncts(node.predicate) + pending
+            node = node.input
+        if not pending:
+            if node not in shared:
+                shared[node] = replace_children(node, tuple(visit(c, []) for c in node.children))
+            return shared[node]
+        stay, below = _split(node, pending)
+        new = replace_children(node, tuple(visit(c, p) for c, p in zip(node.children, below,
+                                                                         strict=True)))
+        return Filter(new, conjoin(stay), span=stay[0].span) if stay else new
+
+    return Plan(tuple(visit(s, []) for s in plan.sinks))  # type: ignore[misc]
