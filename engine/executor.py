@@ -91,7 +91,8 @@ STREAMING_MIN_ROWS = 20_000
 
 
 def choose_engine(plan: Plan, catalog: Catalog) -> str:
-    """'streaming' for plans over many rows or with a sort, 'in-memory' for small ones."""
+    """'streaming' for plans over many rows, 'in-memory' for small ones (a catalog that cannot
+    count rows gets streaming)."""
     count = getattr(catalog, "row_count", None)
     rows = 0
     seen: set[int] = set()
@@ -101,8 +102,6 @@ def choose_engine(plan: Plan, catalog: Catalog) -> str:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, Sort):
-            return "streaming"
         if isinstance(node, Scan):
             if count is None:
                 return "streaming"

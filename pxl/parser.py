@@ -89,7 +89,19 @@ def decode_source(data: bytes, filename: str = "<script>") -> str:
 
 
 def parse(source: str, filename: str = "<script>") -> S.Module:
-    """Parse PxL text into a :class:`pxl.syntax.Module`; raises PxlSyntaxError."""
+    """Parse PxL text into a :class:`pxl.syntax.Module`; raises PxlSyntaxError.
+
+    The AST is immutable, so the last few scripts' trees are kept: a dashboard, ``.watch`` or
+    an agent answering the same script again skips parsing (errors are not kept)."""
+    if len(source) > _CACHE_MAX_CHARS:
+        return _parse(source, filename)
+    return _parse_cached(source, filename)
+
+
+_CACHE_MAX_CHARS = 100_000
+
+
+def _parse(source: str, filename: str) -> S.Module:
     _check_limits(source, filename)
     text = source if source.endswith("\n") else source + "\n"
     try:
@@ -110,6 +122,9 @@ def parse(source: str, filename: str = "<script>") -> S.Module:
         if isinstance(exc.orig_exc, PxlSyntaxError):
             raise exc.orig_exc.with_source(source) from None
         raise
+
+
+_parse_cached = functools.lru_cache(maxsize=64)(_parse)
 
 
 def _check_limits(source: str, filename: str) -> None:
