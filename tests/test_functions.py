@@ -163,9 +163,14 @@ spec("select", "px.select({0}, {1}, {2})", (BOOL, [True, False, None, True, Fals
      (INT, [1, 2, 3, None, 5]), (INT, [10, 20, 30, 40, None]), ref=_select, nulls="ref")
 spec("select", "px.select({0}, {1}, {2})", (BOOL, [True, False]), (STR, ["ä", "b"]), (STR, ["c", "日"]),
      ref=_select, nulls="ref")
-for _cast in ("DurationNanos", "Bytes", "Percent"):
+# --- semantic.py: casts keep the values ------------------------------------------------------
+for _cast in ("DurationNanos", "Bytes", "Percent", "Throughput", "ThroughputBytes"):
     spec(_cast, f"px.{_cast}({{0}})", (INT, [1, None, -5]), ref=lambda a: a)
     spec(_cast, f"px.{_cast}({{0}})", (FLT, [1.5, None]), ref=lambda a: a)
+for _cast in ("Service", "Pod", "Namespace", "Node", "Container", "UPID"):
+    spec(_cast, f"px.{_cast}({{0}})", (STR, TEXT), ref=lambda a: a)
+spec("Time", "px.Time({0})", (INT, [NOW, 0, None, -5]), ref=lambda n: n, const=False)
+spec("Time", "px.Time({0})", (TIME, [NOW, 0, None]), ref=lambda t: t, const=False)
 
 # --- metadata.py -------------------------------------------------------------------------------
 UPIDS = ["00000001-0000dc8e-18ead3a2486f21b5", "00000002-000000ff-1", "unknown", None,

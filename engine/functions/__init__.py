@@ -15,10 +15,11 @@ from engine.functions import (
     protocols,
     redact,
     scalars,
+    semantic,
     sql,
     strings,
     time,
 )
 
 __all__ = ["aggregates", "compile_time", "json", "logic", "math", "metadata", "network",
-           "operators", "protocols", "redact", "scalars", "sql", "strings", "time"]
+           "operators", "protocols", "redact", "scalars", "semantic", "sql", "strings", "time"]

@@ -1,6 +1,7 @@
-"""Scalar functions over columns: time bins, contains, select and semantic casts.
+"""Scalar functions over columns: time bins, contains and select.
 
-(The JSON plucks live in json.py, other string functions in strings.py.)
+(The JSON plucks live in json.py, other string functions in strings.py, the semantic-type casts
+such as px.DurationNanos in semantic.py.)
 """
 
 from __future__ import annotations
@@ -72,17 +73,3 @@ REGISTRY.add(ScalarFunction(
     fold=lambda c, x, y: x if c else y,
     examples=("df.failure = px.select(df.resp_status >= 400, 1, 0)",)))
 
-
-def _cast(name: str, semantic: SemanticType, types: str, doc: str, column: str) -> None:
-    REGISTRY.add(ScalarFunction(
-        name, sig(*(f"{t} -> {t}" for t in types.split())), doc,
-        semantic=lambda _types: semantic, category="semantic types", polars=lambda a: a[0],
-        fold=lambda v: v, examples=(f"df.{column} = px.{name}(df.{column})",)))
-
-
-_cast("DurationNanos", SemanticType.DURATION_NS, "INT64 FLOAT64",
-      "Marks a number as a duration in nanoseconds (shown as '1.2 ms').", "latency")
-_cast("Bytes", SemanticType.BYTES, "INT64 FLOAT64", "Marks a number as a size in bytes ('3.4 MiB').",
-      "resp_body_size")
-_cast("Percent", SemanticType.PERCENT, "INT64 FLOAT64", "Marks a number as a percentage.",
-      "resp_status")
