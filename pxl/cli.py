@@ -361,6 +361,58 @@ def tables(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
 
 
 @main.command()
+@click.argument("table")
+@_data_options
+@_guard
+def schema(table: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
+           now_text: str | None, debug: bool) -> None:
+    """The columns of TABLE: type, semantic type and description."""
+    from engine.tables import TABLES
+    from pxl.compiler import closest
+
+    catalog = _catalog(demo, data_dirs, table_specs, _now(now_text))
+    found = catalog.schema(table)
+    if found is None and table in TABLES:
+        found = TABLES[table].schema  # a built-in table this data lacks: its declared schema
+    if found is None:
+        hint = closest(table, catalog.table_names()) or ""
+        raise _Usage(f"no table {table!r}. {hint} Tables: {', '.join(catalog.table_names())}")
+    spec = TABLES.get(table)
+    width = max(len(n) for n in found.names) + 2
+    for name, t in found.columns:
+        doc = spec.describe(name) if spec else ""
+        click.echo(f"{name:<{width}}{t.dtype!s:<10}{t.semantic!s:<16}{doc}".rstrip())
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Directory to write.")
+@click.option("--connect", "connect_to", metavar="HOST:PORT",
+              help="Snapshot a running agent's store (written on the agent's host).")
+@click.option("--token", envvar="PXL_TOKEN", help="The agent's bearer token (or $PXL_TOKEN).")
+@_data_options
+@_guard
+def snapshot(out_dir: str, connect_to: str | None, token: str | None, demo: bool,
+             data_dirs: tuple[str, ...], table_specs: tuple[str, ...], now_text: str | None,
+             debug: bool) -> None:
+    """Write every table (and the process metadata) to Parquet, readable with --data."""
+    if connect_to:
+        from pxl.remote import connect
+
+        with connect(connect_to, token=token) as remote:
+            paths = remote.snapshot(out_dir)
+    else:
+        from engine.store import TableStore
+        from pxl.agent.service import _load_tables
+
+        catalog = _catalog(demo, data_dirs, table_specs, _now(now_text))
+        with TableStore(background=False) as store:
+            _load_tables(store, catalog)
+            paths = [str(p) for p in store.snapshot(out_dir)]
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@main.command()
 @click.option("--listen", default="127.0.0.1:7070", show_default=True, metavar="HOST:PORT",
               help="Where to serve queries (Arrow Flight).")
 @click.option("--node", default=None, help="This node's name (default: the host name).")

@@ -48,7 +48,8 @@ def _functions_section() -> list[str]:
         lines += [f"### {category.capitalize()}", ""]
         for fn in sorted(by_category[category], key=lambda f: f.name):
             sigs = "; ".join(f"`{s}`" for s in fn.signatures)
-            lines += [f"#### px.{fn.name}", "", fn.doc, "", f"Signatures: {sigs}", ""]
+            lines += [f"#### px.{fn.name}", "", fn.doc, "", f"Signatures: {sigs}", "",
+                      f"Semantic type: {semantic_rule(fn)}", ""]
             symbol = getattr(fn, "symbol", None)
             if symbol:
                 lines += [f"Operator: `{symbol.strip()}`", ""]
@@ -59,6 +60,42 @@ def _functions_section() -> list[str]:
             for example in fn.examples:
                 lines += ["```python", example, "```", ""]
     return lines
+
+
+def semantic_rule(fn) -> str:
+    """The function's semantic-type rule in words, found by asking it (the rules are code)."""
+    from engine.types import ColumnType, DataType, SemanticType
+
+    if not hasattr(fn, "resolve") or fn.__class__.__name__ == "CompileTimeFunction":
+        return "a value known while compiling"
+    for sig in fn.signatures:
+        args = [DataType.INT64 if a in ("T", "ANY") else DataType[a] for a in sig.args]
+        if sig.bind(args) is None:
+            continue
+        plain = [ColumnType(d) for d in args]
+        try:
+            base = fn.resolve(plain)
+            probes = []
+            for i, d in enumerate(args):
+                marked = list(plain)
+                marked[i] = ColumnType(d, SemanticType.DURATION_NS)
+                probes.append(fn.resolve(marked).semantic)
+        except Exception:  # a signature this probe cannot fill
+            continue
+        if any(p is SemanticType.DURATION_NS for p in probes):
+            which = [i for i, p in enumerate(probes) if p is SemanticType.DURATION_NS]
+            if len(which) == len(args) and len(args) > 1:
+                return "the arguments' semantic type, when they agree"
+            return f"that of argument {which[0] + 1}" if len(args) > 1 else "the argument's"
+        changed = [p for p in probes if p is not base.semantic]
+        if changed:
+            return f"`{base.semantic}`; `{changed[0]}` for a duration_ns argument"
+        if base.semantic is not SemanticType.NONE and base.semantic is not SemanticType.TIME:
+            return f"always `{base.semantic}`"
+        if all(p is base.semantic for p in probes):
+            return "none" if base.semantic is SemanticType.NONE else f"`{base.semantic}`"
+        return "depends on the arguments (see the description)"
+    return "none"
 
 
 def _tables_section() -> list[str]:

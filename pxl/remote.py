@@ -83,6 +83,10 @@ class Remote:
     def status(self) -> dict[str, Any]:
         return self._action("status")
 
+    def snapshot(self, out_dir: str) -> list[str]:
+        """Have the agent write its tables to Parquet in ``out_dir`` on its own host."""
+        return self._action("snapshot", {"out_dir": out_dir})
+
     def run(self, source: str, *, args: Mapping[str, Any] | None = None, now: int | None = None,
             filename: str = "<script>") -> Any:
         """Run a script there; returns :class:`pxl.Results` like :func:`pxl.run`."""

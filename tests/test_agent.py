@@ -132,3 +132,25 @@ def test_live_agent_collects_processes() -> None:
         with pxl.connect(address) as remote:
             status = remote.status()
         assert "process_stats" in status["collectors"]
+
+
+def test_agent_snapshot_round_trips(demo_agent, tmp_path) -> None:
+    with pxl.connect(demo_agent) as remote:
+        paths = remote.snapshot(str(tmp_path / "snap"))
+    assert any(p.endswith("http_events.parquet") for p in paths)
+    assert any(p.endswith("upid_metadata.parquet") for p in paths)
+    src = ("import px\ndf = px.DataFrame('http_events')\ndf.svc = df.ctx['service']\n"
+           "px.display(df.agg(n=('svc', px.count)))")
+    out = pxl.run(src, data=tmp_path / "snap")["output"]
+    assert out["n"][0] > 0
+
+
+def test_schema_and_snapshot_commands(cli, tmp_path) -> None:
+    r = cli("schema", "http_events", "--demo")
+    assert r.code == 0 and "latency" in r.out and "duration_ns" in r.out
+    r = cli("schema", "http_event", "--demo")
+    assert r.code == 2 and "http_events" in r.err
+    r = cli("snapshot", "--demo", "--out", str(tmp_path / "s"))
+    assert r.code == 0 and (tmp_path / "s" / "conn_stats.parquet").is_file()
+    r = cli("tables", "--data", str(tmp_path / "s"))
+    assert r.code == 0 and "conn_stats" in r.out

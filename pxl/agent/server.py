@@ -61,7 +61,8 @@ class AgentServer(flight.FlightServerBase):
     """Runs scripts sent by clients against ``catalog`` and serves their outputs."""
 
     def __init__(self, location: str, run: Callable[..., Any], status: Callable[[], dict],
-                 *, token: str | None = None, tls: tuple[bytes, bytes] | None = None) -> None:
+                 *, token: str | None = None, tls: tuple[bytes, bytes] | None = None,
+                 snapshot: Callable[[str], list[Any]] | None = None) -> None:
         middleware = {"auth": _TokenMiddlewareFactory(token)} if token else {}
         kwargs: dict[str, Any] = {"middleware": middleware}
         if tls is not None:
@@ -69,13 +70,15 @@ class AgentServer(flight.FlightServerBase):
         super().__init__(location, **kwargs)
         self._run = run
         self._status = status
+        self._snapshot = snapshot
         self._results: dict[bytes, tuple[float, pa.Table]] = {}
         self._lock = threading.Lock()
 
     # --- actions
     def list_actions(self, context: Any) -> list[tuple[str, str]]:
         return [("run", "Run a PxL script; returns the tickets of its outputs"),
-                ("status", "The agent's tables, collectors and counters")]
+                ("status", "The agent's tables, collectors and counters"),
+                ("snapshot", "Write every table to Parquet in a directory on the agent's host")]
 
     def do_action(self, context: Any, action: flight.Action) -> Any:
         body = action.body.to_pybytes() if action.body is not None else b""
@@ -83,6 +86,14 @@ class AgentServer(flight.FlightServerBase):
             return [msgpack.packb(self._status(), default=str)]
         if action.type == "run":
             return [msgpack.packb(self._do_run(msgpack.unpackb(body)))]
+        if action.type == "snapshot" and self._snapshot is not None:
+            out_dir = msgpack.unpackb(body).get("out_dir")
+            try:
+                paths = self._snapshot(out_dir)
+            except (PxlError, OSError) as exc:
+                raise flight.FlightServerError(encode_error(
+                    exc if isinstance(exc, PxlError) else PxlError(str(exc)))) from None
+            return [msgpack.packb([str(p) for p in paths])]
         raise flight.FlightServerError(f"unknown action {action.type!r}")
 
     def _do_run(self, request: dict[str, Any]) -> list[dict[str, Any]]:

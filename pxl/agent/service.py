@@ -84,7 +84,8 @@ def serve(listen: str, *, node: str | None = None, demo: bool = False,
                         budget_bytes=budget_bytes)
     scheme = "grpc+tls" if tls else "grpc+tcp"
     try:
-        server = AgentServer(f"{scheme}://{listen}", agent.run, agent.status, token=token, tls=tls)
+        server = AgentServer(f"{scheme}://{listen}", agent.run, agent.status, token=token, tls=tls,
+                             snapshot=agent.store.snapshot)
     except Exception as exc:  # pyarrow raises plain errors for a bad or busy address
         agent.stop()
         raise AgentError(f"cannot listen on {listen}: {str(exc).splitlines()[0]}",
