@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from operator import attrgetter
 
 import polars as pl
 import pyarrow as pa
 
-from collectors.events import ConnEvent, DataEvent, Direction, Role
+from collectors.events import ConnEvent, ConnKey, DataEvent, Direction, Role
 from collectors.protocols.http1 import (
     BODY_LIMIT,
     MAX_HEAD,
@@ -51,6 +51,9 @@ CONTENT_UNKNOWN, CONTENT_JSON, CONTENT_GRPC = 0, 1, 2
 BINARY_BODY = "<removed: non-utf8 body>"
 #: Default idle time after which a connection's state is dropped (it is rebuilt if bytes come).
 IDLE_TIMEOUT_NS = 300 * 1_000_000_000
+#: Reads and writes that may fail to look like HTTP before a connection whose start was not seen
+#: is given up on (one whose start was seen is given up on at its first non-HTTP bytes).
+MAX_INFER_TRIES = 64
 
 
 @dataclass(slots=True)
@@ -78,9 +81,11 @@ class HttpRecord:
     resp_body: str
     resp_body_size: int
     latency: int
+    #: the traced process (not a column: the caller turns it into a upid)
+    tgid: int = field(default=0, compare=False)
 
 
-RECORD_COLUMNS = tuple(f.name for f in fields(HttpRecord))
+RECORD_COLUMNS = tuple(f.name for f in fields(HttpRecord) if f.name != "tgid")
 _Key = tuple[int, int, int]  # a ConnKey as a plain tuple: hashed in C, not by dataclass code
 _REQUEST = Kind.REQUEST
 
@@ -89,7 +94,8 @@ class _Conn:
     """What is known of one connection."""
 
     __slots__ = ("key", "opened", "remote_addr", "remote_port", "local_addr", "local_port",
-                 "last_ts", "role", "parsers", "methods", "requests", "responses", "pending")
+                 "last_ts", "role", "parsers", "methods", "requests", "responses", "pending",
+                 "tries")
 
     def __init__(self, key: _Key) -> None:
         self.key = key
@@ -101,8 +107,10 @@ class _Conn:
         self.methods: deque[str] = deque()
         self.requests: deque[HttpMessage] = deque()
         self.responses: deque[HttpMessage] = deque()
-        # Reads seen before the protocol is known, per direction (a few bytes at most).
+        # Reads seen before the protocol is known, per direction (a few bytes at most); None
+        # once the protocol is known, or once the connection was found not to carry HTTP.
         self.pending: tuple[list[DataEvent], list[DataEvent]] | None = ([], [])
+        self.tries = 0  # reads/writes that did not look like HTTP
 
 
 class ConnTracker:
@@ -171,6 +179,11 @@ class ConnTracker:
             _, conn = self._conns.popitem(last=False)
             out += self._close(conn)
         return out
+
+    def is_http(self, conn: ConnKey) -> bool:
+        """Whether the connection is tracked now and was inferred to carry HTTP."""
+        tracked = self._conns.get((conn.tgid, conn.fd, conn.generation))
+        return tracked is not None and tracked.parsers is not None
 
     def counters(self) -> dict[str, int]:
         """Cumulative counters for self-observation: parser errors, skipped and lost bytes,
@@ -259,6 +272,9 @@ class ConnTracker:
         conn.last_ts = event.ts_ns
         parsers = conn.parsers
         if parsers is None:
+            if conn.pending is None:  # not HTTP: skipped at the cost of this lookup
+                self._counts["unclassified_bytes"] += event.size
+                return out
             return out + self._infer(conn, event)
         parser = parsers[event.direction]
         messages = parser.feed(event.data, event.ts_ns, event.size)
@@ -284,6 +300,13 @@ class ConnTracker:
             if not might_be_http(prefix) or event.size > len(event.data):
                 self._counts["unclassified_bytes"] += sum(e.size for e in pending)
                 pending.clear()
+                conn.tries += 1
+                # Its first bytes were seen (opened by connect/accept) and are not HTTP, or
+                # enough of a stream joined midway was not: skip the rest of it.
+                if (conn.opened and conn.role != Role.UNKNOWN) or conn.tries >= MAX_INFER_TRIES:
+                    self._counts["unclassified_bytes"] += sum(e.size for e in conn.pending[
+                        1 - event.direction])
+                    conn.pending = None
             return []
         requests = event.direction if role == Role.CLIENT else Direction(1 - event.direction)
         conn.role = Role.CLIENT if requests == Direction.EGRESS else Role.SERVER
@@ -345,7 +368,7 @@ def _record(conn: _Conn, req: HttpMessage, resp: HttpMessage) -> HttpRecord:
         int(conn.role), False, 1, resp.minor, content_type(resp, req),
         req.headers.to_json(req.trailers), req.method, req.path, body_text(req.body),
         req.body_size, resp.headers.to_json(resp.trailers), resp.status, resp.reason,
-        body_text(resp.body), resp.body_size, max(0, resp.last_ts - req.first_ts))
+        body_text(resp.body), resp.body_size, max(0, resp.last_ts - req.first_ts), conn.key[0])
 
 
 def content_type(resp: HttpMessage, req: HttpMessage) -> int:

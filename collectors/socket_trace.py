@@ -91,19 +91,27 @@ def decode_conn(rec: bytes, clock_offset_ns: int) -> ConnEvent:
                      family, _addr(family, laddr), lport, _addr(family, raddr), rport, sent, recv)
 
 
-def decode(records: list[bytes], clock_offset_ns: int) -> list[DataEvent | ConnEvent]:
-    """Ring-buffer records of socket_trace.bpf.c → events, in arrival order."""
+def decode(records: list[bytes], clock_offset_ns: int,
+           keys: dict[tuple[int, int, int], ConnKey] | None = None) -> list[DataEvent | ConnEvent]:
+    """Ring-buffer records of socket_trace.bpf.c → events, in arrival order. ``keys`` caches
+    the ConnKey of each connection across calls (a frozen dataclass costs more to build than
+    a dict lookup)."""
     out: list[DataEvent | ConnEvent] = []
+    append = out.append
     unpack_data = DATA_EVENT.struct.unpack_from
     egress, ingress = Direction.EGRESS, Direction.INGRESS
+    if keys is None:
+        keys = {}
     for rec in records:
         if _KIND.unpack_from(rec, _KIND_AT)[0] == EVENT_DATA:
             ts, _k, tgid, _pid, fd, gen, direction, size, captured, _nr = unpack_data(rec)
-            out.append(DataEvent(ts + clock_offset_ns, ConnKey(tgid, fd, gen),
-                                 ingress if direction else egress,
-                                 rec[_DATA_AT:_DATA_AT + captured], size))
+            key = keys.get((tgid, fd, gen))
+            if key is None:
+                key = keys[(tgid, fd, gen)] = ConnKey(tgid, fd, gen)
+            append(DataEvent(ts + clock_offset_ns, key, ingress if direction else egress,
+                             rec[_DATA_AT:_DATA_AT + captured], size))
         else:
-            out.append(decode_conn(rec, clock_offset_ns))
+            append(decode_conn(rec, clock_offset_ns))
     return out
 
 
@@ -118,9 +126,12 @@ class SocketTrace(BpfCollector[DataEvent | ConnEvent]):
         self.settings = settings or SocketTraceSettings()
         #: payload bytes handed out in DataEvents
         self.bytes = 0
+        self._keys: dict[tuple[int, int, int], ConnKey] = {}  # ConnKeys of recent connections
 
     def decode(self, records: list[bytes]) -> list[DataEvent | ConnEvent]:
-        events = decode(records, self.clock_offset_ns)
+        if len(self._keys) > 65_536:
+            self._keys.clear()
+        events = decode(records, self.clock_offset_ns, self._keys)
         self.bytes += sum(len(e.data) for e in events if isinstance(e, DataEvent))
         return events
 

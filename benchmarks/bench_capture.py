@@ -1,0 +1,229 @@
+"""What HTTP capture costs: loopback nginx (1 worker) driven by wrk, with and without HttpEvents.
+
+    sudo /work/venv/bin/python benchmarks/bench_capture.py                 # 10 s runs, ~2 min
+    sudo /work/venv/bin/python benchmarks/bench_capture.py --seconds 5 --repeat 1
+
+Runs, interleaved and repeated (the machine is shared: compare runs next to each other):
+
+- **baseline**: no tracing;
+- **tracepoints only**: the socket tracer attached with a port filter nothing matches, so every
+  syscall pays the tracepoints and nothing is captured (the floor of this design);
+- **full capture**: HttpEvents tracing every process on nginx's port (nginx and wrk: two
+  records per request), draining in this process, appending to a TableStore;
+- **server only**: the same, limited to nginx's worker (``include_pids``);
+- **paced**: full capture at a load wrk paces well below saturation (a Lua ``delay()``), to
+  see whether the collector keeps up without losing events.
+
+For each: requests/s, the ratio to the baseline, events lost in the kernel, http_events rows,
+how long the collector took after wrk stopped to drain what was left, and the collector's CPU
+time (this process: getrusage) per captured row. Last, the RSS of an agent with every default
+collector started and idle, over the RSS before they were started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.test_collectors_live import Nginx  # noqa: E402  (the tests' nginx fixture)
+
+PACE_LUA = "function delay() return {ms} end\n"
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url: str, seconds: float, conns: int, script: str | None = None) -> subprocess.Popen:
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wrk_result(proc: subprocess.Popen) -> tuple[int, float]:
+    out = proc.communicate()[0]
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return n, rate
+
+
+def run_baseline(url: str, seconds: float, conns: int, script: str | None = None) -> dict:
+    n, rate = wrk_result(wrk(url, seconds, conns, script))
+    return {"requests": n, "rate": rate}
+
+
+def run_tracepoints_only(url: str, seconds: float, conns: int) -> dict:
+    from collectors.socket_trace import SocketTrace, SocketTraceSettings
+
+    trace = SocketTrace(SocketTraceSettings(ports=(1,)))  # attached, matching nothing
+    trace.start()
+    try:
+        n, rate = wrk_result(wrk(url, seconds, conns))
+        return {"requests": n, "rate": rate, "lost": trace.lost}
+    finally:
+        trace.close()
+
+
+def run_capture(url: str, seconds: float, conns: int, settings: dict,
+                script: str | None = None) -> dict:
+    from collectors.http_events import HttpEvents
+    from engine.store import TableStore
+
+    store = TableStore(budget_bytes=1 << 30)
+    collector = HttpEvents(store).configure(**settings)
+    collector.open()
+    collector.load()
+    collector.attach()
+    try:
+        c0 = cpu_s()
+        proc = wrk(url, seconds, conns, script)
+        while proc.poll() is None:
+            collector.poll(timeout_ms=100)
+        t_end = time.monotonic()
+        n, rate = wrk_result(proc)
+        while collector.trace.ring.pending():  # the backlog wrk left behind
+            collector.poll(timeout_ms=0)
+        drain_s = time.monotonic() - t_end
+        collector.poll(timeout_ms=0)
+        used = cpu_s() - c0
+        stats = collector.stats()
+        rows = stats["http_rows"]
+        return {"requests": n, "rate": rate, "lost": stats["lost_events"], "rows": rows,
+                "drain_s": drain_s, "cpu_s": used, "cpu_us_per_row": used / max(rows, 1) * 1e6,
+                "events": stats["events"], "parse_errors": stats["http.parse_errors"],
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    finally:
+        collector.close()
+        store.close()
+
+
+def idle_rss(seconds: float) -> tuple[float, float, float]:
+    """RSS before and after starting every default collector (idle for ``seconds``), and the
+    CPU they used while idle."""
+    from collectors.registry import default_collectors
+    from engine.store import TableStore
+
+    before = rss_mb()
+    store = TableStore()
+    collectors = default_collectors(store)
+    for c in collectors:
+        c.open()
+        c.load()
+        c.attach()
+    try:
+        c0, end = cpu_s(), time.monotonic() + seconds
+        while time.monotonic() < end:
+            for c in collectors:
+                c.poll(timeout_ms=30)
+        return before, rss_mb(), cpu_s() - c0
+    finally:
+        for c in collectors:
+            c.close()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--conns", type=int, default=4, help="wrk connections")
+    parser.add_argument("--pace-ms", type=float, default=1.0,
+                        help="paced run: wrk waits this long before each request")
+    parser.add_argument("--pace-conns", type=int, default=8)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0 or not shutil.which("wrk") or not shutil.which("nginx"):
+        print("needs root, nginx and wrk (apt-get install nginx-light wrk)", file=sys.stderr)
+        return 2
+
+    import polars  # noqa: F401  (loaded before the RSS baseline, as in any agent)
+
+    import engine.store  # noqa: F401
+
+    nginx = Nginx()
+    tmp = tempfile.mkdtemp(prefix="pxl-bench-")
+    pace = Path(tmp) / "pace.lua"
+    pace.write_text(PACE_LUA.format(ms=args.pace_ms))
+    url = f"http://127.0.0.1:{nginx.port}/bench"
+    full = {"include_ports": (nginx.port,)}
+    server = {"include_ports": (nginx.port,), "include_pids": (nginx.worker,)}
+    results: dict[str, list[dict]] = {}
+    try:
+        rss = idle_rss(3.0)
+        wrk_result(wrk(url, 1, args.conns))  # warm-up
+        for _ in range(args.repeat):
+            runs = {
+                "baseline": lambda: run_baseline(url, args.seconds, args.conns),
+                "tracepoints only": lambda: run_tracepoints_only(url, args.seconds, args.conns),
+                "full capture": lambda: run_capture(url, args.seconds, args.conns, full),
+                "server only": lambda: run_capture(url, args.seconds, args.conns, server),
+                "paced baseline": lambda: run_baseline(url, args.seconds, args.pace_conns,
+                                                       str(pace)),
+                "paced capture": lambda: run_capture(url, args.seconds, args.pace_conns, full,
+                                                     str(pace)),
+            }
+            for name, run in runs.items():
+                r = run()
+                results.setdefault(name, []).append(r)
+                print(f"  {name}: {r}", file=sys.stderr, flush=True)
+    finally:
+        nginx.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results, rss, args)
+    return 0
+
+
+def _mean(rs: list[dict], key: str) -> float:
+    values = [r[key] for r in rs if key in r]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
+           args: argparse.Namespace) -> None:
+    load = os.getloadavg()[0]
+    print(f"\n## HTTP capture cost: nginx (1 worker) + wrk -t1, {args.seconds:g} s runs × "
+          f"{args.repeat}, {os.cpu_count()} vCPUs, load {load:.1f}\n")
+    print("| run | req/s | vs baseline | lost events | http rows | drain after (s) | "
+          "collector CPU (s) | CPU per row (µs) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rs in results.items():
+        base = _mean(results["paced baseline" if name.startswith("paced") else "baseline"],
+                     "rate")
+        rate = _mean(rs, "rate")
+        rows = [f"{name}", f"{rate:,.0f}", f"{(rate / base - 1) * 100:+.1f} %"]
+        if "rows" in rs[0]:
+            rows += [f"{max(r['lost'] for r in rs)}", f"{_mean(rs, 'rows'):,.0f}",
+                     f"{_mean(rs, 'drain_s'):.1f}", f"{_mean(rs, 'cpu_s'):.1f}",
+                     f"{_mean(rs, 'cpu_us_per_row'):.1f}"]
+        elif "lost" in rs[0]:
+            rows += ["0", "", "", "", ""]
+        else:
+            rows += ["", "", "", "", ""]
+        print("| " + " | ".join(rows) + " |")
+    before, after, idle_cpu = rss
+    print(f"\nIdle agent (process_stats + http_events + proc_exit started, 3 s): RSS "
+          f"{after:.0f} MB ({after - before:+.0f} MB over Python + Polars + the store, "
+          f"{before:.0f} MB); {idle_cpu:.2f} s CPU in 3 s.")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
