@@ -22,7 +22,7 @@ from engine.errors import PlanError, Span
 from engine.exprs import AggCall, Expr, columns_of
 from engine.types import ColumnType, DataType, Schema
 
-__all__ = ["Relation", "Scan", "Values", "Filter", "Map", "Project", "Aggregate", "Join", "Union", "Limit",
+__all__ = ["Relation", "Unary", "Scan", "Values", "Filter", "Map", "Project", "Aggregate", "Join", "Union", "Limit",
            "Sort", "Sink", "Plan", "JOIN_HOWS", "join_output_names"]
 
 JOIN_HOWS = ("inner", "left", "right", "outer")
@@ -47,6 +47,21 @@ class Relation:
         if missing:
             raise PlanError(f"{what}: no column {missing[0]!r} (columns: {', '.join(schema.names)})",
                             self.span)
+
+
+@dataclass(frozen=True, eq=False)
+class Unary(Relation):
+    """A node over one input; unless it says otherwise, its rows have the input's columns."""
+
+    input: Relation
+
+    @property
+    def children(self) -> tuple[Relation, ...]:
+        return (self.input,)
+
+    @cached_property
+    def schema(self) -> Schema:
+        return self.input.schema
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +106,7 @@ class Values(Relation):
 
 
 @dataclass(frozen=True, eq=False)
-class Filter(Relation):
-    input: Relation
+class Filter(Unary):
     predicate: Expr
 
     def __post_init__(self) -> None:
@@ -102,21 +116,12 @@ class Filter(Relation):
                             self.predicate.span or self.span,
                             hint="compare the column, e.g. df[df.x > 0]")
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
-
-    @cached_property
-    def schema(self) -> Schema:
-        return self.input.schema
-
 
 @dataclass(frozen=True, eq=False)
-class Map(Relation):
+class Map(Unary):
     """Compute columns. With ``keep_input`` the input's columns stay (a new name is appended, an
     existing one replaced in place); without it only the computed columns remain, in order."""
 
-    input: Relation
     exprs: tuple[tuple[str, Expr], ...]
     keep_input: bool = True
 
@@ -127,9 +132,6 @@ class Map(Relation):
         if len(set(names)) != len(names):
             raise PlanError("a column is assigned twice in one step", self.span)
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
 
     @cached_property
     def schema(self) -> Schema:
@@ -141,10 +143,9 @@ class Map(Relation):
 
 
 @dataclass(frozen=True, eq=False)
-class Project(Relation):
+class Project(Unary):
     """Keep only ``columns``, in that order."""
 
-    input: Relation
     columns: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -152,9 +153,6 @@ class Project(Relation):
         if len(set(self.columns)) != len(self.columns):
             raise PlanError("a column is selected twice", self.span)
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
 
     @cached_property
     def schema(self) -> Schema:
@@ -162,10 +160,9 @@ class Project(Relation):
 
 
 @dataclass(frozen=True, eq=False)
-class Aggregate(Relation):
+class Aggregate(Unary):
     """Group by ``groups`` (all rows if empty) and compute ``aggs``; no aggs gives the distinct groups."""
 
-    input: Relation
     groups: tuple[str, ...]
     aggs: tuple[AggCall, ...]
 
@@ -182,9 +179,6 @@ class Aggregate(Relation):
             raise PlanError("agg needs at least one aggregate", self.span,
                             hint="e.g. df.agg(n=('time_', px.count))")
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
 
     @cached_property
     def schema(self) -> Schema:
@@ -277,29 +271,19 @@ def _describe(schema: Schema) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class Limit(Relation):
-    input: Relation
+class Limit(Unary):
     n: int
 
     def __post_init__(self) -> None:
         if self.n < 0:
             raise PlanError(f"head needs a count of 0 or more, not {self.n}", self.span)
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
-
-    @cached_property
-    def schema(self) -> Schema:
-        return self.input.schema
-
 
 @dataclass(frozen=True, eq=False)
-class Sort(Relation):
+class Sort(Unary):
     """Order rows by ``keys``; ties keep their input order (a stable sort). With ``limit``,
     only the first ``limit`` rows (a top-k, made by the optimizer from sort + head)."""
 
-    input: Relation
     keys: tuple[str, ...]
     descending: tuple[bool, ...]
     limit: int | None = None
@@ -313,30 +297,14 @@ class Sort(Relation):
                 raise PlanError(f"sort_values: cannot sort by {k!r} (quantiles)", self.span,
                                 hint="pluck one with px.pluck_float64(col, 'p99') first")
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
-
-    @cached_property
-    def schema(self) -> Schema:
-        return self.input.schema
-
 
 @dataclass(frozen=True, eq=False)
-class Sink(Relation):
+class Sink(Unary):
     """A named output of the script (``px.display``/``px.export``) with its display options."""
 
-    input: Relation
     name: str
     options: tuple[tuple[str, Any], ...] = ()
 
-    @property
-    def children(self) -> tuple[Relation, ...]:
-        return (self.input,)
-
-    @cached_property
-    def schema(self) -> Schema:
-        return self.input.schema
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
