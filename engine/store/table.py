@@ -182,13 +182,16 @@ class Table:
     def compact(self) -> int:
         """Merge runs of small chunks; returns how many chunks were merged away."""
         with self._write:
-            chunks = self._state.chunks
-            runs = compaction_runs(chunks, self.limits.chunk_rows)
-            if not runs:
-                return 0
-            merged = compact(chunks, runs)
-            self._install(merged)
-            return len(chunks) - len(merged)
+            return self._compact_locked()
+
+    def _compact_locked(self) -> int:
+        chunks = self._state.chunks
+        runs = compaction_runs(chunks, self.limits.chunk_rows)
+        if not runs:
+            return 0
+        merged = compact(chunks, runs)
+        self._install(merged)
+        return len(chunks) - len(merged)
 
     def evict_to(self, target: int, slack: int = 0) -> list[pl.DataFrame]:
         """Drop the oldest rows until the table holds at most ``target`` bytes. Whole chunks go
@@ -197,7 +200,11 @@ class Table:
         with self._write:
             if self._state.nbytes <= target:
                 return []
-            state = self._flush_locked()  # measure normalised rows, not raw batches
+            self._flush_locked()  # measure normalised rows, not raw batches,
+            self._compact_locked()  # and merged chunks: merging later would shrink them below
+            state = self._state  # the target (a run of small chunks costs more than one chunk)
+            if state.nbytes <= target:
+                return []
             excess = state.nbytes - target
             chunks, k, evicted = state.chunks, 0, []
             head: tuple[Chunk, ...] = ()
