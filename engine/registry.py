@@ -166,11 +166,41 @@ def _paren(e: Expr) -> str:
 
 @dataclass(frozen=True)
 class AggregateFunction(_Function):
-    """A function over the rows of a group. ``polars(arg, params)`` builds the Polars aggregate."""
+    """A function over the rows of a group. ``polars(arg, params)`` builds the Polars aggregate.
+
+    The partial-operator protocol (how engine/distributed splits it between agents and broker):
+    ``partial`` lists the (suffix, aggregate) steps every agent runs on its rows of a group,
+    ``merge`` the aggregate that combines the agents' values of each step on the broker, and
+    ``finalize(merged, ctype)`` builds the answer from the merged columns (None: the single
+    merged column is the answer). No partial steps: not splittable, agents ship the rows.
+
+    >>> mean = REGISTRY.aggregate("mean")
+    >>> mean.partial, mean.merge
+    ((('sum', 'sum'), ('count', 'count')), ('sum', 'sum'))
+    >>> REGISTRY.aggregate("quantile").splittable
+    False
+    """
 
     polars: Callable[..., pl.Expr] = field(default=None)  # type: ignore[assignment]
     #: names and types of the compile-time parameters after the column, e.g. quantile's q
     params: tuple[tuple[str, type], ...] = ()
+    #: agent-side steps: (suffix of the partial column, registry aggregate run per group)
+    partial: tuple[tuple[str, str], ...] = ()
+    #: broker-side merge of each partial step: a registry aggregate over the partial column
+    merge: tuple[str, ...] = ()
+    #: the answer from the merged partial columns, typed ``ctype`` (None: one step, no finalize)
+    finalize: Callable[[Sequence[Expr], ColumnType], Expr] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.partial) != len(self.merge):
+            raise ValueError(f"px.{self.name}: one merge step per partial step")
+        if len(self.partial) > 1 and self.finalize is None:
+            raise ValueError(f"px.{self.name}: several partial steps need a finalize")
+
+    @property
+    def splittable(self) -> bool:
+        """Whether agents can pre-aggregate it (else they ship the rows to the broker)."""
+        return bool(self.partial)
 
 
 @dataclass(frozen=True)

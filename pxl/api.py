@@ -143,12 +143,17 @@ def explain(source: str, *, data: str | Path | None = None,
             tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
             now: int | None = None, filename: str = "<script>", optimized: bool = True,
             physical: bool = False, args: Mapping[str, Any] | None = None,
-            vis: VisSpec | None = None) -> str:
-    """The plan of a script as stable text; with ``physical`` the Polars plan too."""
+            vis: VisSpec | None = None, distributed: bool = False) -> str:
+    """The plan of a script as stable text; with ``physical`` the Polars plan too; with
+    ``distributed`` the agent and broker fragments the splitter cuts it into."""
     if catalog is None:
         catalog = make_catalog(data, tables)
     plan = compile(source, catalog, now=now, filename=filename, optimized=optimized, args=args,
                    vis=vis)
+    if distributed:
+        from engine.distributed import explain_distributed, split
+
+        return explain_distributed(split(plan))
     text = explain_plan(plan)
     if physical:
         text += "\n\n" + physical_plan(plan, catalog)

@@ -267,11 +267,12 @@ def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
 @_data_options
 @click.option("--physical", is_flag=True, help="Also print the Polars plan of each output.")
 @click.option("--unoptimized", is_flag=True, help="The plan as compiled, before the optimizer.")
+@click.option("--distributed", is_flag=True, help="The agent and broker fragments of the plan.")
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def explain(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
             now_text: str | None, debug: bool, physical: bool, unoptimized: bool,
-            script_args: tuple[str, ...]) -> None:
+            distributed: bool, script_args: tuple[str, ...]) -> None:
     """Print the optimized plan of SCRIPT (arguments after --, as for run)."""
     from pxl.api import explain as explain_script
 
@@ -281,7 +282,7 @@ def explain(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tu
     catalog = _catalog(demo, data_dirs, table_specs, now)
     click.echo(explain_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
                               optimized=not unoptimized, physical=physical, args=values,
-                              vis=loaded.vis))
+                              vis=loaded.vis, distributed=distributed))
 
 
 @main.group()

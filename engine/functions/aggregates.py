@@ -1,4 +1,9 @@
-"""Aggregate functions: used as ``agg(name=(column, px.fn))`` or ``(column, px.quantile, q)``."""
+"""Aggregate functions: used as ``agg(name=(column, px.fn))`` or ``(column, px.quantile, q)``.
+
+Each declares how agents pre-aggregate it (``partial``) and how the broker combines their
+answers (``merge``, ``finalize``): count → sum of counts, mean → sum and count, then sum / count.
+The quantiles have no partial step yet: agents ship the rows and the broker answers exactly.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from engine.exprs import Call, Expr, Literal
 from engine.registry import REGISTRY, AggregateFunction, first_semantic, no_semantic, sig
-from engine.types import QUANTILE_KEYS, QUANTILE_VALUES, ColumnType, SemanticType
+from engine.types import QUANTILE_KEYS, QUANTILE_VALUES, ColumnType, DataType, SemanticType
 
 _ANY = "BOOLEAN INT64 FLOAT64 STRING TIME64NS".split()
 
@@ -22,6 +28,14 @@ def _quantiles_semantic(types: Sequence[ColumnType]) -> SemanticType:
     return SemanticType.QUANTILES
 
 
+def _mean_finalize(merged: Sequence[Expr], ctype: ColumnType) -> Expr:
+    """sum / count, null where no value was counted (as the mean of no values)."""
+    total, n = merged
+    boolean, real = ColumnType(DataType.BOOLEAN), ColumnType(DataType.FLOAT64)
+    counted = Call("greaterThan", (n, Literal(0, ColumnType(DataType.INT64))), boolean)
+    return Call("select", (counted, Call("divide", (total, n), real), Literal(None, real)), ctype)
+
+
 def _quantiles(e: pl.Expr) -> pl.Expr:
     f = e.cast(pl.Float64)
     return pl.struct([f.quantile(q, interpolation="linear").alias(k)
@@ -31,21 +45,26 @@ def _quantiles(e: pl.Expr) -> pl.Expr:
 REGISTRY.add(AggregateFunction(
     "count", sig(*(f"{t} -> INT64" for t in _ANY)), "Number of rows in the group (non-null values).",
     semantic=no_semantic, category="aggregates", polars=lambda e: e.count().cast(pl.Int64),
+    partial=(("count", "count"),), merge=("sum",),
     examples=("df.groupby('req_path').agg(n=('latency', px.count))",)))
 REGISTRY.add(AggregateFunction(
     "sum", sig("INT64 -> INT64", "FLOAT64 -> FLOAT64"), "Sum of the values.",
     semantic=_keep, category="aggregates", polars=lambda e: e.sum(),
+    partial=(("sum", "sum"),), merge=("sum",),
     examples=("df.groupby('req_path').agg(bytes=('resp_body_size', px.sum))",)))
 REGISTRY.add(AggregateFunction(
     "mean", sig("FLOAT64 -> FLOAT64"), "Arithmetic mean of the values (a FLOAT64).",
     semantic=_keep, category="aggregates", polars=lambda e: e.cast(pl.Float64).mean(),
+    partial=(("sum", "sum"), ("count", "count")), merge=("sum", "sum"), finalize=_mean_finalize,
     examples=("df.groupby('req_path').agg(avg_latency=('latency', px.mean))",)))
 REGISTRY.add(AggregateFunction(
     "min", sig("T -> T"), "Smallest value.", semantic=_keep, category="aggregates",
-    polars=lambda e: e.min(), examples=("df.groupby('req_path').agg(first=('time_', px.min))",)))
+    polars=lambda e: e.min(), partial=(("min", "min"),), merge=("min",),
+    examples=("df.groupby('req_path').agg(first=('time_', px.min))",)))
 REGISTRY.add(AggregateFunction(
     "max", sig("T -> T"), "Largest value.", semantic=_keep, category="aggregates",
-    polars=lambda e: e.max(), examples=("df.groupby('req_path').agg(slowest=('latency', px.max))",)))
+    polars=lambda e: e.max(), partial=(("max", "max"),), merge=("max",),
+    examples=("df.groupby('req_path').agg(slowest=('latency', px.max))",)))
 REGISTRY.add(AggregateFunction(
     "quantiles", sig("FLOAT64 -> QUANTILES"),
     "p01, p10, p25, p50, p75, p90 and p99 of the values; take one with px.pluck_float64(col, 'p99').",
@@ -62,4 +81,5 @@ REGISTRY.add(AggregateFunction(
     "Any one value of the group (here the first non-null one; null if all are null). Pixie "
     "promises no particular value either.",
     semantic=_keep, category="aggregates", polars=lambda e: e.drop_nulls().first(),
+    partial=(("any", "any"),), merge=("any",),
     examples=("df.groupby('req_path').agg(method=('req_method', px.any))",)))
