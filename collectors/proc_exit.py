@@ -127,7 +127,7 @@ class UpidCache:
         return upid
 
     # --- what the process events say
-    def exec(self, tgid: int, start_ns: int, comm: str) -> str:
+    def on_exec(self, tgid: int, start_ns: int, comm: str) -> str:
         """A process exec'd: same pid, same start time, a new program."""
         with self._lock:
             entry = self._entries.get(tgid)
@@ -226,7 +226,7 @@ class ProcExit:
             start = start_ns_of(ev.start_ns)
             if ev.kind == "exec":
                 self.counters["execs"] += 1
-                upid = self.upids.exec(ev.tgid, start, ev.comm)
+                upid = self.upids.on_exec(ev.tgid, start, ev.comm)
                 self._known.add(upid)  # re-upserted on every exec: its cmdline changed
                 meta.append(metadata_row(upid, ev.tgid, start, ev.comm))
             elif ev.kind == "exit":

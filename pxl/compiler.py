@@ -147,13 +147,13 @@ class Compiler:
         elif isinstance(stmt, S.Assign):
             self.assign(stmt, local, glob)
         elif isinstance(stmt, S.ExprStmt):
-            self.eval(stmt.expr, local, glob)
+            self.evaluate(stmt.expr, local, glob)
         elif isinstance(stmt, S.FunctionDef):
             local[stmt.name] = UserFunction(stmt, glob)
         elif isinstance(stmt, S.Return):
             if not in_function:
                 raise CompileError("'return' outside a function", stmt.span)
-            raise _Return(self.eval(stmt.value, local, glob) if stmt.value else None)
+            raise _Return(self.evaluate(stmt.value, local, glob) if stmt.value else None)
         elif isinstance(stmt, S.Pass):
             pass
         else:  # pragma: no cover - the parser makes no other statements
@@ -161,7 +161,7 @@ class Compiler:
 
     def assign(self, stmt: S.Assign, local: dict[str, Any], glob: dict[str, Any]) -> None:
         target = stmt.target
-        value = self.eval(stmt.value, local, glob)
+        value = self.evaluate(stmt.value, local, glob)
         if isinstance(target, S.Name):
             local[target.id] = value
             return
@@ -171,14 +171,14 @@ class Compiler:
                                hint="assign to df.column or df['column'] where df is a name")
         from pxl.dataframe import DataFrame
 
-        frame = self.eval(target.value, local, glob)
+        frame = self.evaluate(target.value, local, glob)
         if not isinstance(frame, DataFrame):
             raise CompileError(f"cannot set a column on {describe_value(frame)}", target.span,
                                hint="columns are set on DataFrames: df.x = df.a * 2")
         if isinstance(target, S.Attribute):
             column = target.attr
         else:
-            column = self.eval(target.index, local, glob)
+            column = self.evaluate(target.index, local, glob)
             if not isinstance(column, str):
                 raise CompileError(f"a column name must be a string, not {describe_value(column)}",
                                    target.index.span)
@@ -187,7 +187,7 @@ class Compiler:
 
     # ------------------------------------------------------------------------------------------
     # expressions
-    def eval(self, node: S.Expr, local: dict[str, Any], glob: dict[str, Any]) -> Any:
+    def evaluate(self, node: S.Expr, local: dict[str, Any], glob: dict[str, Any]) -> Any:
         method = getattr(self, f"eval_{type(node).__name__}")
         return method(node, local, glob)
 
@@ -205,23 +205,23 @@ class Compiler:
         raise CompileError(f"name {node.id!r} is not defined", node.span, hint=hint)
 
     def eval_ListExpr(self, node: S.ListExpr, local, glob) -> list[Any]:
-        return [self.eval(i, local, glob) for i in node.items]
+        return [self.evaluate(i, local, glob) for i in node.items]
 
     def eval_TupleExpr(self, node: S.TupleExpr, local, glob) -> tuple[Any, ...]:
-        return tuple(self.eval(i, local, glob) for i in node.items)
+        return tuple(self.evaluate(i, local, glob) for i in node.items)
 
     def eval_DictExpr(self, node: S.DictExpr, local, glob) -> dict[Any, Any]:
         out = {}
         for k, v in node.pairs:
-            key = self.eval(k, local, glob)
+            key = self.evaluate(k, local, glob)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise CompileError(f"a dict key must be a constant, not {describe_value(key)}",
                                    k.span)
-            out[key] = self.eval(v, local, glob)
+            out[key] = self.evaluate(v, local, glob)
         return out
 
     def eval_Attribute(self, node: S.Attribute, local, glob) -> Any:
-        obj = self.eval(node.value, local, glob)
+        obj = self.evaluate(node.value, local, glob)
         return self.get_attr(obj, node.attr, node.span)
 
     def get_attr(self, obj: Any, name: str, span: Span) -> Any:
@@ -248,8 +248,8 @@ class Compiler:
     def eval_Subscript(self, node: S.Subscript, local, glob) -> Any:
         from pxl.dataframe import Ctx, DataFrame
 
-        obj = self.eval(node.value, local, glob)
-        index = self.eval(node.index, local, glob)
+        obj = self.evaluate(node.value, local, glob)
+        index = self.evaluate(node.index, local, glob)
         if isinstance(obj, DataFrame | Ctx):
             return obj.subscript(self, Arg(index, node.index.span), node.span)
         if isinstance(obj, list | tuple) and isinstance(index, int) and not isinstance(index, bool):
@@ -264,9 +264,9 @@ class Compiler:
                            node.span)
 
     def eval_Call(self, node: S.Call, local, glob) -> Any:
-        func = self.eval(node.func, local, glob)
-        args = [Arg(self.eval(a, local, glob), a.span) for a in node.args]
-        kwargs = {k.name: Arg(self.eval(k.value, local, glob), k.value.span) for k in node.keywords}
+        func = self.evaluate(node.func, local, glob)
+        args = [Arg(self.evaluate(a, local, glob), a.span) for a in node.args]
+        kwargs = {k.name: Arg(self.evaluate(k.value, local, glob), k.value.span) for k in node.keywords}
         return self.call(func, args, kwargs, node.span)
 
     def call(self, func: Any, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> Any:
@@ -345,7 +345,7 @@ class Compiler:
     def check_annotation(self, param: S.Param, arg: Arg, glob: dict[str, Any]) -> None:
         from pxl.dataframe import DataFrame
 
-        want = self.eval(param.annotation, glob, glob)  # type: ignore[arg-type]
+        want = self.evaluate(param.annotation, glob, glob)  # type: ignore[arg-type]
         value = arg.value
         if isinstance(want, TypeValue):
             ok = isinstance(value, want.python) and not (
@@ -383,26 +383,26 @@ class Compiler:
                 raise CompileError(f"{fname} needs the argument {name!r}", span)
             if isinstance(default, S.Expr):
                 assert evaluate_defaults is not None
-                default = self.eval(default, evaluate_defaults, evaluate_defaults)
+                default = self.evaluate(default, evaluate_defaults, evaluate_defaults)
             bound[name] = Arg(default, span)
         return bound
 
     # --- operators
     def eval_BinOp(self, node: S.BinOp, local, glob) -> Any:
-        left = Arg(self.eval(node.left, local, glob), node.left.span)
-        right = Arg(self.eval(node.right, local, glob), node.right.span)
+        left = Arg(self.evaluate(node.left, local, glob), node.left.span)
+        right = Arg(self.evaluate(node.right, local, glob), node.right.span)
         fn, op = _BINOPS[node.op]
         return self.operate(fn, op, node.op, [left, right], node.span)
 
     def eval_Compare(self, node: S.Compare, local, glob) -> Any:
-        left = Arg(self.eval(node.left, local, glob), node.left.span)
-        right = Arg(self.eval(node.right, local, glob), node.right.span)
+        left = Arg(self.evaluate(node.left, local, glob), node.left.span)
+        right = Arg(self.evaluate(node.right, local, glob), node.right.span)
         fn, op = _COMPARE[node.op]
         return self.operate(fn, op, node.op, [left, right], node.span)
 
     def eval_BoolOp(self, node: S.BoolOp, local, glob) -> Any:
-        left = Arg(self.eval(node.left, local, glob), node.left.span)
-        right = Arg(self.eval(node.right, local, glob), node.right.span)
+        left = Arg(self.evaluate(node.left, local, glob), node.left.span)
+        right = Arg(self.evaluate(node.right, local, glob), node.right.span)
         if not _is_column(left.value) and not _is_column(right.value):
             if node.op == "and":
                 return left.value and right.value
@@ -410,13 +410,13 @@ class Compiler:
         return self.apply(_BOOL[node.op], [left, right], node.span, symbol=node.op)
 
     def eval_Not(self, node: S.Not, local, glob) -> Any:
-        arg = Arg(self.eval(node.operand, local, glob), node.operand.span)
+        arg = Arg(self.evaluate(node.operand, local, glob), node.operand.span)
         if not _is_column(arg.value):
             return not arg.value
         return self.apply("logicalNot", [arg], node.span, symbol="not")
 
     def eval_UnaryOp(self, node: S.UnaryOp, local, glob) -> Any:
-        arg = Arg(self.eval(node.operand, local, glob), node.operand.span)
+        arg = Arg(self.evaluate(node.operand, local, glob), node.operand.span)
         if node.op == "+":
             if not _is_number(arg.value) and not _is_column(arg.value):
                 raise CompileError(f"cannot apply unary + to {describe_value(arg.value)}", node.span)
@@ -650,7 +650,7 @@ def compile_interactive(module: S.Module, env: dict[str, Any], catalog: Catalog,
         with _recursion_room():
             if body and isinstance(body[-1], S.ExprStmt):
                 compiler.exec_block(body[:-1], env, env, in_function=False)
-                value = compiler.eval(body[-1].expr, env, env)
+                value = compiler.evaluate(body[-1].expr, env, env)
             else:
                 compiler.exec_block(body, env, env, in_function=False)
     except RecursionError:
