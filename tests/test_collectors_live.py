@@ -86,7 +86,7 @@ def test_upid_cache_follows_exec_and_exit() -> None:
     assert cache.upid(os.getpid()) == make_upid(1, os.getpid(), me.start_ns)
     gone = 4_000_000  # above any pid_max default: never a live process
     assert cache.upid(gone, 5) is None
-    old = cache.exec(gone, 1_000, "short")
+    old = cache.on_exec(gone, 1_000, "short")
     assert cache.upid(gone, 5) == old
     now = time.time_ns()
     cache.exit(gone, 1_000, ts_ns=now, comm="short")
