@@ -49,10 +49,14 @@ def semantics_of(schema: pa.Schema) -> dict[str, str]:
 
 
 def from_arrow(table: pa.Table) -> tuple[pl.DataFrame, Schema]:
-    """A frame and its pxl schema (semantic types from the metadata, else none)."""
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
+    """A frame and its pxl schema (semantic types from the metadata, else none).
+
+    The metadata is read here and not handed to Polars, which panics on bytes that are not
+    UTF-8 (metadata that crossed the network is not trusted)."""
     semantics = semantics_of(table.schema)
+    bare = pa.schema([f.remove_metadata() for f in table.schema])
+    frame = pl.from_arrow(table.cast(bare) if table.num_columns else table)
+    assert isinstance(frame, pl.DataFrame)
     cols = []
     for name, dtype in frame.schema.items():
         plan_type = from_polars(dtype) or DataType.STRING

@@ -320,7 +320,12 @@ def _rows_of(x: Any) -> Any:
     _want(isinstance(x, bytes), "inline rows are not bytes")
     table = pa.ipc.open_stream(pa.py_buffer(x)).read_all()
     table.validate(full=True)
-    frame, _ = from_arrow(table)
+    try:
+        frame, _ = from_arrow(table)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - Polars panics (a BaseException) on some bad data
+        raise PlanError(f"inline rows are not valid Arrow data ({type(exc).__name__})") from None
     return frame
 
 
