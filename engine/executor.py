@@ -90,9 +90,14 @@ class _Lowering:
 STREAMING_MIN_ROWS = 20_000
 
 
+#: Aggregates Polars' in-memory engine runs faster than its streaming one even on many rows
+#: (grouped quantiles: 182 vs 205 ms at 5M rows, 179 vs 249 ms in the benchmark suite).
+IN_MEMORY_AGGREGATES = frozenset({"quantile", "quantiles"})
+
+
 def choose_engine(plan: Plan, catalog: Catalog) -> str:
-    """'streaming' for plans over many rows, 'in-memory' for small ones (a catalog that cannot
-    count rows gets streaming)."""
+    """'streaming' for plans over many rows, 'in-memory' for small ones and for grouped
+    quantiles (a catalog that cannot count rows gets streaming)."""
     count = getattr(catalog, "row_count", None)
     rows = 0
     seen: set[int] = set()
@@ -102,6 +107,8 @@ def choose_engine(plan: Plan, catalog: Catalog) -> str:
         if id(node) in seen:
             continue
         seen.add(id(node))
+        if isinstance(node, Aggregate) and any(a.fn in IN_MEMORY_AGGREGATES for a in node.aggs):
+            return "in-memory"
         if isinstance(node, Scan):
             if count is None:
                 return "streaming"
