@@ -367,9 +367,14 @@ def test_ring_buffer_wraps_around(trace, listeners):
     accepted.close()
     sent = data(of(events, client.pid), Direction.EGRESS)
     assert trace.ring.consumer_pos - start > trace.ring.size
-    assert len(sent) == n and all(e.size == MAX_CHUNK for e in sent)
-    assert all(e.data == chunk(i) for i, e in enumerate(sent))
-    assert trace.lost == 0
+    assert all(e.size == MAX_CHUNK for e in sent)
+    # Every record arrives whole and in order, or is counted as lost: a consumer starved of CPU
+    # (a loaded CI machine) can let the ring fill, and the kernel then drops and counts.
+    indices = [int.from_bytes(e.data[:4], "big") for e in sent]
+    assert all(e.data == chunk(i) for i, e in zip(indices, sent, strict=True))
+    assert indices == sorted(set(indices)) and (not indices or indices[-1] < n)
+    assert n - len(sent) <= trace.lost
+    assert len(sent) >= n * 0.99, "more than 1% lost while consuming as fast as produced"
 
 
 def test_settings_pids_capture_bytes_and_sockets_opened_before(listeners):
