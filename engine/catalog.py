@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from engine.arrowio import SEMANTIC_KEY, semantics_of
 from engine.dictionary import encode_low_cardinality
 from engine.errors import DataError
 from engine.functions.metadata import METADATA_COLUMNS
@@ -34,8 +35,6 @@ FILE_SUFFIXES = {
 }
 #: A table of this name also supplies the process metadata that df.ctx reads.
 METADATA_TABLE = "upid_metadata"
-#: Arrow/Parquet field metadata key holding a column's semantic type (written by pxl's exports).
-SEMANTIC_KEY = b"pxl.semantic"
 
 
 class Catalog(Protocol):
@@ -94,7 +93,7 @@ class MemoryCatalog:
         if isinstance(source, str | Path):
             frame, semantics = read_table_file(Path(source))
         elif isinstance(source, pa.Table):
-            semantics = {**_arrow_semantics(source.schema), **(semantics or {})}
+            semantics = {**semantics_of(source.schema), **(semantics or {})}
             frame = pl.from_arrow(source)
         elif isinstance(source, pl.LazyFrame):
             frame = source.collect()
@@ -223,13 +222,6 @@ def _semantic(table: str, col: str, plan_type: DataType, semantics: Mapping[str,
     return semantic_of(table, col)
 
 
-def _arrow_semantics(schema: pa.Schema) -> dict[str, str]:
-    out = {}
-    for f in schema:
-        if f.metadata and SEMANTIC_KEY in f.metadata:
-            out[f.name] = f.metadata[SEMANTIC_KEY].decode("utf-8", "replace")
-    return out
-
 
 def read_table_file(path: Path) -> tuple[pl.DataFrame, dict[str, str]]:
     """Read one table file; returns the frame and any semantic types stored with it."""
@@ -244,7 +236,7 @@ def read_table_file(path: Path) -> tuple[pl.DataFrame, dict[str, str]]:
             import pyarrow.parquet as pq
 
             table = pq.read_table(path)
-            return pl.from_arrow(table), _arrow_semantics(table.schema)  # type: ignore[return-value]
+            return pl.from_arrow(table), semantics_of(table.schema)  # type: ignore[return-value]
         if kind == "ipc":
             import pyarrow.ipc as ipc
 
@@ -254,7 +246,7 @@ def read_table_file(path: Path) -> tuple[pl.DataFrame, dict[str, str]]:
                 except pa.ArrowInvalid:
                     source.seek(0)
                     table = ipc.open_stream(source).read_all()
-            return pl.from_arrow(table), _arrow_semantics(table.schema)  # type: ignore[return-value]
+            return pl.from_arrow(table), semantics_of(table.schema)  # type: ignore[return-value]
         if kind == "csv":
             return pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000), {}
         return pl.read_ndjson(path, infer_schema_length=10_000), {}

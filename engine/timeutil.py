@@ -14,7 +14,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-__all__ = ["UNITS", "parse_duration", "parse_time", "format_ns", "format_duration", "now_ns",
+__all__ = ["UNITS", "parse_duration", "parse_time", "format_ns", "now_ns",
            "TIME_FORMS", "DURATION_FORMS"]
 
 UNITS = {
@@ -83,23 +83,3 @@ def format_ns(ns: int) -> str:
     """RFC 3339 with nanoseconds, UTC."""
     sec, frac = divmod(ns, 1_000_000_000)
     return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
-
-
-def format_duration(ns: int | float) -> str:
-    """A short human form: 850 ns, 12.3 µs, 1.2 ms, 3.40 s, 2.5 min, 1.5 h, 2.0 d."""
-    v = float(ns)
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    for unit, size in (("d", 86_400e9), ("h", 3_600e9), ("min", 60e9), ("s", 1e9),
-                       ("ms", 1e6), ("µs", 1e3)):
-        if v >= size:
-            return f"{sign}{_sig3(v / size)} {unit}"
-    return f"{sign}{_sig3(v)} ns"
-
-
-def _sig3(x: float) -> str:
-    if x >= 100 or x == int(x) and x >= 10:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else f"{x:.0f}"

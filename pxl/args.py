@@ -155,7 +155,7 @@ def declared_args(module: S.Module, vis: VisSpec | None = None) -> list[ScriptAr
         if isinstance(node, S.Call) and _is_px_arg(node, aliases):
             arg = _static_arg(node, aliases)
             found.setdefault(arg.name, arg)
-        stack.extend(_children(node))
+        stack.extend(S.children(node))
     for v in vis.variables if vis else ():
         found.setdefault(v.name, v)
     return list(found.values())
@@ -170,19 +170,6 @@ def _is_px_arg(node: S.Call, aliases: set[str]) -> bool:
     return (isinstance(f, S.Attribute) and f.attr == "arg" and isinstance(f.value, S.Name)
             and f.value.id in aliases)
 
-
-def _children(node: Any) -> list[Any]:
-    if isinstance(node, S.Keyword):
-        return [node.value]
-    if not isinstance(node, S.Node):
-        return [x for x in node if isinstance(x, S.Node | tuple)] if isinstance(node, tuple) else []
-    out: list[Any] = []
-    for value in node.__dict__.values():
-        if isinstance(value, S.Node):
-            out.append(value)
-        elif isinstance(value, tuple):
-            out.extend(v for v in value if isinstance(v, S.Node | tuple))
-    return out
 
 
 def _static_arg(node: S.Call, aliases: set[str]) -> ScriptArg:

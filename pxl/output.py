@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.arrowio import SEMANTIC_KEY, arrow_schema, semantics_of
 from engine.types import NUMERIC, ColumnType, DataType, Schema, SemanticType, from_polars
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "FORMATS",
 ]
 
-SEMANTIC_KEY = b"pxl.semantic"
 TABLE_NAME_KEY = "_tableName_"
 RFC3339_NS = "%Y-%m-%dT%H:%M:%S.%9fZ"
 MIN_WIDTH = 40
@@ -480,16 +480,8 @@ def write_csv(outputs: Iterable[Result], stream: IO[Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _semantics(out: Result) -> dict[str, str]:
-    return {name: ctype.semantic.value for name, ctype in _column_types(out)}
-
-
 def _arrow_schema(out: Result) -> pa.Schema:
-    """The frame's Arrow schema with each field's semantic type in its metadata."""
-    schema = out.frame.head(0).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
-    semantics = _semantics(out)
-    fields = [f.with_metadata({SEMANTIC_KEY: semantics[f.name].encode()}) for f in schema]
-    return pa.schema(fields, metadata=schema.metadata)
+    return arrow_schema(out.frame, Schema(tuple(_column_types(out))))
 
 
 def _write_parquet(out: Result, path: Path) -> None:
@@ -563,8 +555,4 @@ def _file_schema(path: Path) -> pa.Schema:
 
 def read_semantics(path: str | Path) -> dict[str, str]:
     """Column name → semantic type stored in a Parquet/Arrow file written by :func:`write_files`."""
-    return {
-        f.name: f.metadata[SEMANTIC_KEY].decode()
-        for f in _file_schema(Path(path))
-        if f.metadata and SEMANTIC_KEY in f.metadata
-    }
+    return semantics_of(_file_schema(Path(path)))

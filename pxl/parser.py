@@ -568,33 +568,18 @@ class _Builder(Transformer):
         return name
 
 
-def _children(node: Any) -> list[Any]:
-    if isinstance(node, S.Keyword):
-        return [node.value]
-    if isinstance(node, tuple):
-        return list(node)
-    if not isinstance(node, S.Node):
-        return []
-    out: list[Any] = []
-    for value in node.__dict__.values():
-        if isinstance(value, S.Node):
-            out.append(value)
-        elif isinstance(value, tuple):
-            out.extend(v for v in value if isinstance(v, S.Node | tuple))
-    return out
-
 
 def _shallow(stmt: S.Stmt) -> S.Stmt:
     """The statement, if its expressions nest at most MAX_EXPR_DEPTH deep (later stages walk
     them recursively); found without recursion."""
-    stack = [(c, 1) for c in _children(stmt)]
+    stack = [(c, 1) for c in S.children(stmt)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_EXPR_DEPTH:
             raise PxlSyntaxError(f"the script is nested too deeply (more than {MAX_EXPR_DEPTH} "
                                  "levels)", Span(stmt.span.file, stmt.span.line, stmt.span.col),
                                  hint="split deep expressions into several assignments")
-        stack.extend((c, depth + 1) for c in _children(node))
+        stack.extend((c, depth + 1) for c in S.children(node))
     return stmt
 
 

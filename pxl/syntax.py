@@ -14,6 +14,7 @@ __all__ = [
     "Node", "Expr", "Stmt", "Module", "Import", "FromImport", "Assign", "ExprStmt", "Return",
     "Pass", "Param", "FunctionDef", "Name", "Attribute", "Subscript", "Keyword", "Call", "BinOp",
     "UnaryOp", "Compare", "BoolOp", "Not", "Const", "ListExpr", "TupleExpr", "DictExpr",
+    "children",
 ]
 
 
@@ -164,3 +165,18 @@ class TupleExpr(Expr):
 @dataclass(frozen=True)
 class DictExpr(Expr):
     pairs: tuple[tuple[Expr, Expr], ...]
+
+
+def children(node: Any) -> list[Any]:
+    """The nodes (and pairs of nodes) directly inside ``node``, for walks without recursion."""
+    if isinstance(node, Keyword):
+        return [node.value]
+    if not isinstance(node, Node):
+        return [x for x in node if isinstance(x, Node | tuple)] if isinstance(node, tuple) else []
+    out: list[Any] = []
+    for value in node.__dict__.values():
+        if isinstance(value, Node):
+            out.append(value)
+        elif isinstance(value, tuple):
+            out.extend(v for v in value if isinstance(v, Node | tuple))
+    return out
