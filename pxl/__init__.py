@@ -24,12 +24,12 @@ from engine.errors import (
     PxlSyntaxError,
     Span,
 )
-from pxl.api import Results, compile, explain, make_catalog, run
+from pxl.api import MissingAgent, Results, compile, explain, make_catalog, run
 from pxl.remote import Remote, connect
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "run", "compile", "explain", "make_catalog", "Results", "connect", "Remote", "PxlError", "PxlSyntaxError",
+    "run", "compile", "explain", "make_catalog", "Results", "MissingAgent", "connect", "Remote", "PxlError", "PxlSyntaxError",
     "CompileError", "PlanError", "ExecuteError", "DataError", "Span", "__version__",
 ]

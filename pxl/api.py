@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ from pxl.compiler import compile_module
 from pxl.parser import parse
 from pxl.pragmas import DEFAULT_MAX_OUTPUT_ROWS, read_pragmas
 
-__all__ = ["run", "compile", "explain", "Results", "make_catalog"]
+__all__ = ["run", "compile", "explain", "Results", "MissingAgent", "make_catalog"]
 
 log = logging.getLogger("pxl")
 
@@ -51,10 +51,18 @@ class Results(Mapping[str, pl.DataFrame]):
     ``results.outputs`` also gives each output's column types (with semantic types) and
     display options such as ``chart_type``."""
 
-    def __init__(self, outputs: list[Result], plan: Plan) -> None:
+    def __init__(self, outputs: list[Result], plan: Plan | None,
+                 missing: Sequence[MissingAgent] = ()) -> None:
         self.outputs = outputs
         self.plan = plan
+        #: agents a broker asked that did not answer in full: the outputs lack their rows
+        self.missing = list(missing)
         self._by_name = {o.name: o.frame for o in outputs}
+
+    @property
+    def partial(self) -> bool:
+        """True when some agents' rows are missing from the outputs (see ``missing``)."""
+        return bool(self.missing)
 
     def __getitem__(self, name: str) -> pl.DataFrame:
         return self._by_name[name]
@@ -67,7 +75,20 @@ class Results(Mapping[str, pl.DataFrame]):
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{o.name}: {o.frame.height}×{o.frame.width}" for o in self.outputs)
-        return f"Results({shapes})"
+        gap = f"; {len(self.missing)} agents missing" if self.missing else ""
+        return f"Results({shapes}{gap})"
+
+
+@dataclass(frozen=True)
+class MissingAgent:
+    """An agent whose rows a broker's answer lacks, and why."""
+
+    agent: str
+    address: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.agent} ({self.address}): {self.reason}"
 
 
 def make_catalog(data: str | Path | None = None,

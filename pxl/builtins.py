@@ -191,7 +191,39 @@ def px_get_schemas(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: S
     return DataFrame(_plan(Values, "GetSchemas", frame, _SCHEMAS_SCHEMA, span=span))
 
 
+_AGENTS_SCHEMA = Schema.of([
+    ("agent_id", ColumnType(DataType.STRING)), ("address", ColumnType(DataType.STRING)),
+    ("agent_state", ColumnType(DataType.STRING)),
+    ("last_heartbeat_ns", ColumnType(DataType.INT64, SemanticType.DURATION_NS)),
+    ("tables", ColumnType(DataType.STRING)), ("origin", ColumnType(DataType.STRING)),
+    ("message", ColumnType(DataType.STRING)),
+])
+
+
+def px_get_agent_status(c: Compiler, args: list[Arg], kwargs: dict[str, Arg],
+                        span: Span) -> DataFrame:
+    """``px.GetAgentStatus()``: one row per agent a broker knows: its id (node name), address,
+    state (up, down, unknown), nanoseconds since its last heartbeat, tables, whether it was
+    named on the command line or registered itself, and its last error. Run anywhere else, one
+    row for this process (state ``local``)."""
+    c.bind("px.GetAgentStatus", args, kwargs, [], span)
+    status = getattr(c.catalog, "agent_status", None)
+    if status is not None:
+        rows = status()
+    else:
+        import socket
+
+        rows = [{"agent_id": socket.gethostname(), "address": "", "agent_state": "local",
+                 "last_heartbeat_ns": 0, "tables": ",".join(c.catalog.table_names()),
+                 "origin": "local", "message": ""}]
+    data = {n: [r.get(n) for r in rows] for n in _AGENTS_SCHEMA.names}
+    frame = pl.DataFrame(data, schema=_AGENTS_SCHEMA.polars())
+    return DataFrame(_plan(Values, "GetAgentStatus", frame, _AGENTS_SCHEMA, span=span))
+
+
 PX_BUILTINS: dict[str, Builtin] = {
+    "GetAgentStatus": Builtin("GetAgentStatus", px_get_agent_status,
+                              px_get_agent_status.__doc__ or ""),
     "export": Builtin("export", px_export, px_export.__doc__ or ""),
     "debug": Builtin("debug", px_debug, px_debug.__doc__ or ""),
     "GetTables": Builtin("GetTables", px_get_tables, px_get_tables.__doc__ or ""),

@@ -7,6 +7,7 @@ missing file, unreadable data).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from engine.errors import DataError, PxlError
 from engine.timeutil import TIME_FORMS, now_ns, parse_time
 
 OUTPUT_FORMATS = ("table", "json", "csv", "arrow", "parquet")
-EXIT_SCRIPT, EXIT_USAGE = 1, 2
+EXIT_SCRIPT, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
 
 class _Usage(click.UsageError):
@@ -167,12 +168,17 @@ def main() -> None:
 @click.option("--connect", "connect_to", metavar="HOST:PORT",
               help="Run on a pxl agent (or broker) instead of local tables.")
 @click.option("--token", envvar="PXL_TOKEN", help="The agent's bearer token (or $PXL_TOKEN).")
+@click.option("--deadline", "deadline_s", type=click.FloatRange(0, min_open=True), default=None,
+              help="With --connect to a broker: seconds to wait for the agents (default: the "
+                   "broker's).")
+@click.option("--allow-partial", is_flag=True,
+              help="Exit 0, not 3, when some agents did not answer (their rows are missing).")
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
         now_text: str | None, debug: bool, fmt: str, out_path: str | None, max_rows: int,
-        engine: str, connect_to: str | None, token: str | None,
-        script_args: tuple[str, ...]) -> None:
+        engine: str, connect_to: str | None, token: str | None, deadline_s: float | None,
+        allow_partial: bool, script_args: tuple[str, ...]) -> None:
     """Run SCRIPT (a .pxl file, - for standard input, or a bundled script such as px/http_data)
     and show its outputs. Script arguments go after --: pxl run s.pxl -- --start_time=-10m"""
     from pxl.api import run as run_script
@@ -190,12 +196,22 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
         if demo or data_dirs or table_specs:
             raise _Usage("--connect runs on the agent's tables: drop --demo/--data/--table")
         with connect(connect_to, token=token) as remote:
-            results = remote.run(loaded.source, args=values, now=now, filename=loaded.filename)
+            results = remote.run(loaded.source, args=values, now=now, filename=loaded.filename,
+                                 deadline_s=deadline_s)
     else:
         catalog = _catalog(demo, data_dirs, table_specs, now)
         results = run_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
                              engine=engine, args=values, vis=loaded.vis)  # type: ignore[arg-type]
     _emit(results.outputs, fmt, out_path, max_rows, debug)
+    if results.missing:
+        total = len(results.missing)
+        click.echo(f"warning: partial result: {total} agent{'s' if total > 1 else ''} did not "
+                   "answer, their rows are missing:", err=True)
+        for m in results.missing:
+            click.echo(f"  {m}", err=True)
+        if not allow_partial:
+            click.echo("(exit 3; pass --allow-partial to accept partial results)", err=True)
+            sys.exit(EXIT_PARTIAL)
 
 
 def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
@@ -427,12 +443,19 @@ def snapshot(out_dir: str, connect_to: str | None, token: str | None, demo: bool
 @click.option("--token", envvar="PXL_TOKEN", help="Require this bearer token (or $PXL_TOKEN).")
 @click.option("--tls-cert", type=click.Path(exists=True), help="Serve TLS with this certificate.")
 @click.option("--tls-key", type=click.Path(exists=True), help="… and this private key.")
+@click.option("--broker", "broker_address", metavar="HOST:PORT",
+              help="Register with this broker (every 2 s, so it always knows this agent).")
+@click.option("--advertise", metavar="HOST:PORT",
+              help="The address the broker should use for this agent (default: --listen).")
+@click.option("--tls-root", type=click.Path(exists=True),
+              help="CA certificate to check the broker's TLS certificate with.")
 @click.option("--status", "show_status", is_flag=True,
               help="Print the status of the agent at --listen and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and collector logs.")
 @_guard
 def agent(listen: str, node: str | None, demo: bool, data_dirs: tuple[str, ...], collect: bool,
           budget_mb: int | None, token: str | None, tls_cert: str | None, tls_key: str | None,
+          broker_address: str | None, advertise: str | None, tls_root: str | None,
           show_status: bool, debug: bool) -> None:
     """Run the agent: collectors fill a table store on this host; queries come over Flight."""
     if show_status:
@@ -450,10 +473,74 @@ def agent(listen: str, node: str | None, demo: bool, data_dirs: tuple[str, ...],
     serve(listen, node=node, demo=demo, data_dirs=data_dirs, collect=collect,
           budget_bytes=budget_mb << 20 if budget_mb else None, token=token,
           tls=(Path(tls_cert).read_bytes(), Path(tls_key).read_bytes()) if tls_cert else None,
+          broker=broker_address, advertise=advertise,
+          tls_root=Path(tls_root).read_bytes() if tls_root else None,
           echo=lambda text: click.echo(text, err=True))
 
 
+@main.command()
+@click.option("--listen", default="127.0.0.1:7071", show_default=True, metavar="HOST:PORT",
+              help="Where to serve queries (Arrow Flight).")
+@click.option("--agents", "agent_list", default="", metavar="HOST:PORT,...",
+              help="Agents to query (more may register themselves with --broker).")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False),
+              help="Keep the agents it knows in this file, for restarts "
+                   "(default: $XDG_STATE_HOME/pxl/broker-PORT.json).")
+@click.option("--deadline", "deadline_s", type=click.FloatRange(0, min_open=True),
+              default=10.0, show_default=True,
+              help="Seconds a query waits for the agents; the ones late are reported missing.")
+@click.option("--token", envvar="PXL_TOKEN",
+              help="Require this bearer token, and send it to the agents (or $PXL_TOKEN).")
+@click.option("--tls-cert", type=click.Path(exists=True), help="Serve TLS with this certificate.")
+@click.option("--tls-key", type=click.Path(exists=True), help="… and this private key.")
+@click.option("--tls-root", type=click.Path(exists=True),
+              help="CA certificate of the agents' TLS (talk TLS to them).")
+@click.option("--status", "show_status", is_flag=True,
+              help="Print the status of the broker at --listen and exit.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and logs.")
+@_guard
+def broker(listen: str, agent_list: str, state_file: str | None, deadline_s: float,
+           token: str | None, tls_cert: str | None, tls_key: str | None, tls_root: str | None,
+           show_status: bool, debug: bool) -> None:
+    """Run the broker: answers scripts from every agent (pxl run --connect BROKER)."""
+    if show_status:
+        from pxl.remote import connect
+
+        with connect(listen, token=token) as remote:
+            _print_status(remote.status())
+        return
+    from pxl.broker.service import serve_broker
+
+    if bool(tls_cert) != bool(tls_key):
+        raise _Usage("TLS needs both --tls-cert and --tls-key")
+    agents = tuple(a.strip() for a in agent_list.split(",") if a.strip())
+    for a in agents:
+        host, sep, port = a.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise _Usage(f"--agents: {a!r} is not HOST:PORT")
+    if state_file is None:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        state_file = str(base / "pxl" / f"broker-{listen.rpartition(':')[2]}.json")
+    if debug:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    serve_broker(listen, agents=agents, state_file=state_file, token=token,
+                 tls=(Path(tls_cert).read_bytes(), Path(tls_key).read_bytes()) if tls_cert else None,
+                 tls_root=Path(tls_root).read_bytes() if tls_root else None,
+                 deadline_s=deadline_s, echo=lambda text: click.echo(text, err=True))
+
+
 def _print_status(status: dict[str, Any]) -> None:
+    if status.get("role") == "broker":
+        agents = status.get("agents", [])
+        click.echo(f"broker, {len(agents)} agents, deadline {status.get('deadline_s')} s")
+        for a in agents:
+            age = a.get("last_heartbeat_ns")
+            seen = "never heard" if age is None else f"heard {age / 1e9:.1f} s ago"
+            click.echo(f"  {a['agent_id']:<20} {a['address']:<22} {a['agent_state']:<8} {seen}"
+                       f"  tables: {a['tables'] or '-'}")
+            if a.get("message"):
+                click.echo(f"    last error: {a['message']}")
+        return
     click.echo(f"node {status['node']}, up {status['uptime_s']} s")
     for t in status.get("tables", []):
         click.echo(f"  {t['table_name']:<22} {t['num_rows']:>10,} rows")

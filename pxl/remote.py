@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgpack
+import pyarrow as pa
 import pyarrow.flight as flight
 
 from engine import errors as E
@@ -52,6 +53,9 @@ def _decode_error(exc: flight.FlightError, address: str) -> PxlError:
     if isinstance(exc, flight.FlightUnauthenticatedError):
         return E.ExecuteError(f"{address} refused the request: a valid token is needed",
                               hint="pass --token (or PXL_TOKEN) with the agent's token")
+    if isinstance(exc, flight.FlightTimedOutError):
+        return E.ExecuteError(f"{address} did not answer in time",
+                              hint="is it overloaded, or cut off from this host?")
     if isinstance(exc, flight.FlightUnavailableError):
         return E.ExecuteError(f"cannot reach {address}",
                               hint="is the agent running? check the address and port")
@@ -69,44 +73,61 @@ class Remote:
         if tls_root is not None:
             kwargs["tls_root_certs"] = tls_root
         self._client = flight.FlightClient(_location(address, tls_root is not None), **kwargs)
-        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-        self._options = flight.FlightCallOptions(headers=headers, timeout=timeout_s)
+        self._headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+        self.timeout_s = timeout_s
 
-    def _action(self, name: str, body: dict[str, Any] | None = None) -> Any:
+    def _options(self, timeout_s: float | None) -> flight.FlightCallOptions:
+        return flight.FlightCallOptions(headers=self._headers,
+                                        timeout=self.timeout_s if timeout_s is None else timeout_s)
+
+    def action(self, name: str, body: dict[str, Any] | None = None, *,
+               timeout_s: float | None = None) -> Any:
+        """One Flight action; its msgpack answer. Errors come back as the PxlError they were."""
         payload = msgpack.packb(body or {})
         try:
-            results = list(self._client.do_action(flight.Action(name, payload), self._options))
+            results = list(self._client.do_action(flight.Action(name, payload),
+                                                  self._options(timeout_s)))
         except flight.FlightError as exc:
             raise _decode_error(exc, self.address) from None
         return msgpack.unpackb(results[0].body.to_pybytes()) if results else None
 
-    def status(self) -> dict[str, Any]:
-        return self._action("status")
+    def fetch(self, ticket: bytes, *, timeout_s: float | None = None) -> pa.Table:
+        """The Arrow stream behind a ticket, read batch by batch."""
+        try:
+            return self._client.do_get(flight.Ticket(ticket), self._options(timeout_s)).read_all()
+        except flight.FlightError as exc:
+            raise _decode_error(exc, self.address) from None
+
+    def status(self, *, timeout_s: float | None = None) -> dict[str, Any]:
+        return self.action("status", timeout_s=timeout_s)
 
     def snapshot(self, out_dir: str) -> list[str]:
         """Have the agent write its tables to Parquet in ``out_dir`` on its own host."""
-        return self._action("snapshot", {"out_dir": out_dir})
+        return self.action("snapshot", {"out_dir": out_dir})
 
     def run(self, source: str, *, args: Mapping[str, Any] | None = None, now: int | None = None,
-            filename: str = "<script>") -> Any:
-        """Run a script there; returns :class:`pxl.Results` like :func:`pxl.run`."""
+            filename: str = "<script>", deadline_s: float | None = None) -> Any:
+        """Run a script there; returns :class:`pxl.Results` like :func:`pxl.run`. On a broker,
+        ``deadline_s`` bounds the wait for agents, and ``results.missing`` lists those whose
+        rows are not in the answer."""
         from pxl.agent.server import PROTOCOL_VERSION
-        from pxl.api import Results
+        from pxl.api import MissingAgent, Results
 
-        listing = self._action("run", {"version": PROTOCOL_VERSION, "script": source,
-                                       "args": dict(args or {}), "now": now,
-                                       "filename": filename})
+        request: dict[str, Any] = {"version": PROTOCOL_VERSION, "script": source,
+                                   "args": dict(args or {}), "now": now, "filename": filename}
+        if deadline_s is not None:
+            request["deadline_s"] = deadline_s
+        timeout = None if deadline_s is None else max(self.timeout_s, deadline_s + 30)
+        reply = self.action("run", request, timeout_s=timeout)
         outputs = []
-        for item in listing:
-            try:
-                table = self._client.do_get(flight.Ticket(item["ticket"]), self._options).read_all()
-            except flight.FlightError as exc:
-                raise _decode_error(exc, self.address) from None
-            frame, schema = from_arrow(table)
+        for item in reply["outputs"]:
+            frame, schema = from_arrow(self.fetch(item["ticket"]))
             options = tuple(tuple(o) for o in item.get("options", ()))
             outputs.append(Result(item["name"], frame, schema, options,  # type: ignore[arg-type]
                                   truncated=bool(item.get("truncated"))))
-        return Results(outputs, None)
+        missing = [MissingAgent(m["agent"], m["address"], m["reason"])
+                   for m in reply.get("missing", ())]
+        return Results(outputs, None, missing)
 
     def close(self) -> None:
         self._client.close()

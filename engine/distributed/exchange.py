@@ -18,7 +18,7 @@ a catalog-like object that holds those answers (Arrow tables or Polars frames) b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -55,10 +55,12 @@ class Inputs:
     """The agents' answers by fragment id, read by the broker plan like a catalog of no tables.
 
     ``metadata`` is process metadata for lookups the broker runs itself (e.g. a ``df.ctx``
-    above a join): the agents' metadata put together."""
+    above a join): the agents' metadata put together, or a function that fetches it (called
+    at most once, only if the plan looks a process up)."""
 
     def __init__(self, parts: Mapping[str, Sequence[pa.Table | pl.DataFrame]],
-                 metadata: pl.DataFrame | None = None) -> None:
+                 metadata: pl.DataFrame | Callable[[], pl.DataFrame | None] | None = None
+                 ) -> None:
         self._parts = {k: list(v) for k, v in parts.items()}
         self._metadata = metadata
 
@@ -74,6 +76,8 @@ class Inputs:
                            hint="split the plan with engine.distributed.split first")
 
     def metadata(self) -> pl.DataFrame | None:
+        if callable(self._metadata):
+            self._metadata = self._metadata()
         return self._metadata
 
     def rows(self, fragment: str) -> int:

@@ -54,7 +54,7 @@ from engine.relations import (
 )
 from engine.types import ColumnType, DataType, Schema, SemanticType
 
-__all__ = ["WIRE_VERSION", "FORMAT", "encode", "decode"]
+__all__ = ["WIRE_VERSION", "FORMAT", "encode", "decode", "encode_schema", "decode_schema"]
 
 #: Bumped whenever the payload changes shape; an agent refuses every other version.
 WIRE_VERSION = 1
@@ -407,3 +407,16 @@ def _plan(payload: dict[str, Any]) -> Plan:
     sinks = tuple(ref(i) for i in _list(payload.get("sinks"), "sinks"))
     _want(all(isinstance(s, Sink) for s in sinks), "an output is not a Sink node")
     return Plan(sinks)  # type: ignore[arg-type]
+
+
+def encode_schema(schema: Schema) -> list[list[Any]]:
+    """A table schema as msgpack-ready lists (what an agent's status tells the broker)."""
+    return _schema(schema)
+
+
+def decode_schema(data: Any) -> Schema:
+    """The schema :func:`encode_schema` made; PlanError for anything else."""
+    try:
+        return _schema_of(data)
+    except _Bad as exc:
+        raise PlanError(f"bad table schema: {exc}") from None

@@ -81,11 +81,31 @@ class Agent:
 
         return run(script, catalog=self.store.view(), args=args, now=now, filename=filename)
 
+    def fragment(self, payload: bytes) -> list[Any]:
+        """Run plan fragments a broker sent (wire bytes) over one view of the store; every
+        output whole (the broker applies the script's row cap after merging)."""
+        from engine.distributed.wire import decode
+        from engine.executor import execute
+
+        return execute(decode(payload), self.store.view())
+
+    def metadata(self) -> Any:
+        """Process metadata (upid → pod, service, …), for lookups the broker runs."""
+        return self.store.view().metadata()
+
     def status(self) -> dict[str, Any]:
+        from engine.distributed.wire import WIRE_VERSION, encode_schema
+        from pxl.agent.server import PROTOCOL_VERSION
+
+        view = self.store.view()
         return {
             "node": self.node,
+            "protocol": PROTOCOL_VERSION,
+            "wire_version": WIRE_VERSION,
             "uptime_s": round(time.time() - self.started, 1),
             "tables": self.store.stats(),
+            "schemas": {t: encode_schema(s) for t in view.table_names()
+                        if (s := view.schema(t)) is not None},
             "collectors": {c.name: c.stats() for c in self.collectors},
             "errors": self.errors[-20:],
         }
