@@ -168,6 +168,8 @@ def main() -> None:
 @click.option("--connect", "connect_to", metavar="HOST:PORT",
               help="Run on a pxl agent (or broker) instead of local tables.")
 @click.option("--token", envvar="PXL_TOKEN", help="The agent's bearer token (or $PXL_TOKEN).")
+@click.option("--tls-root", type=click.Path(exists=True, dir_okay=False),
+              help="With --connect: talk TLS, checking the server with this CA certificate.")
 @click.option("--deadline", "deadline_s", type=click.FloatRange(0, min_open=True), default=None,
               help="With --connect to a broker: seconds to wait for the agents (default: the "
                    "broker's).")
@@ -177,8 +179,8 @@ def main() -> None:
 @_guard
 def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
         now_text: str | None, debug: bool, fmt: str, out_path: str | None, max_rows: int,
-        engine: str, connect_to: str | None, token: str | None, deadline_s: float | None,
-        allow_partial: bool, script_args: tuple[str, ...]) -> None:
+        engine: str, connect_to: str | None, token: str | None, tls_root: str | None,
+        deadline_s: float | None, allow_partial: bool, script_args: tuple[str, ...]) -> None:
     """Run SCRIPT (a .pxl file, - for standard input, or a bundled script such as px/http_data)
     and show its outputs. Script arguments go after --: pxl run s.pxl -- --start_time=-10m"""
     from pxl.api import run as run_script
@@ -195,7 +197,8 @@ def run(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[
 
         if demo or data_dirs or table_specs:
             raise _Usage("--connect runs on the agent's tables: drop --demo/--data/--table")
-        with connect(connect_to, token=token) as remote:
+        root = Path(tls_root).read_bytes() if tls_root else None
+        with connect(connect_to, token=token, tls_root=root) as remote:
             results = remote.run(loaded.source, args=values, now=now, filename=loaded.filename,
                                  deadline_s=deadline_s)
     else:

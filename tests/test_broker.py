@@ -468,3 +468,146 @@ def test_broker_without_agents_says_so(tmp_path, cli):
                  str(tmp_path / "s.json")):
         r = cli("run", "examples/errors_by_path.pxl", "--connect", f"127.0.0.1:{port}")
     assert r.code == 1 and "no agent" in r.err and "Traceback" not in r.err
+
+
+# --- the network: an agent in its own network namespace, cut off by taking its link down
+
+
+@contextmanager
+def netns_pair():
+    """A network namespace joined to this one by a veth pair: (run-in-namespace prefix,
+    the agent's address in it, a function that cuts (False) or restores (True) the link)."""
+    tag = f"{os.getpid() % 100000}"
+    ns, host, peer = f"pxl{tag}", f"pxh{tag}", f"pxp{tag}"
+    subnet = 16 + os.getpid() % 200
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    try:
+        ip("netns", "add", ns)
+        ip("link", "add", host, "type", "veth", "peer", "name", peer)
+        ip("link", "set", peer, "netns", ns)
+        ip("addr", "add", f"10.231.{subnet}.1/30", "dev", host)
+        ip("link", "set", host, "up")
+        ip("netns", "exec", ns, "ip", "addr", "add", f"10.231.{subnet}.2/30", "dev", peer)
+        ip("netns", "exec", ns, "ip", "link", "set", peer, "up")
+        ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+        def link(up: bool) -> None:
+            ip("netns", "exec", ns, "ip", "link", "set", peer, "up" if up else "down")
+
+        yield ["ip", "netns", "exec", ns], f"10.231.{subnet}.2", link
+    finally:
+        subprocess.run(["ip", "link", "del", host], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def _can_netns() -> bool:
+    if os.geteuid() != 0 or not Path("/usr/sbin/ip").exists() and not Path("/sbin/ip").exists():
+        return False
+    probe = subprocess.run(["ip", "netns", "add", f"pxlprobe{os.getpid()}"], capture_output=True)
+    subprocess.run(["ip", "netns", "del", f"pxlprobe{os.getpid()}"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _can_netns(), reason="needs root and ip netns")
+def test_agent_cut_off_by_the_network(slices, tmp_path):
+    """A silent partition (packets vanish, nothing is refused): the broker answers with the
+    reachable agent's rows within the deadline + 1 s, then whole again once the link is back."""
+    dirs, _ = slices
+    source = SCRIPTS["errors"]
+    port, local_port, broker_port = _free_port(), _free_port(), _free_port()
+    with netns_pair() as (inside, address, link):
+        remote_agent = f"{address}:{port}"
+        env = {k: v for k, v in os.environ.items() if k != "PXL_TOKEN"}
+        proc = subprocess.Popen([*inside, sys.executable, "-m", "pxl.cli",
+                                 *agent_args(port, dirs[1], "far")[:2], remote_agent,
+                                 *agent_args(port, dirs[1], "far")[3:]],
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+                                cwd=ROOT)
+        try:
+            _wait_up(remote_agent, proc)
+            broker = f"127.0.0.1:{broker_port}"
+            with process(*agent_args(local_port, dirs[0], "near")), \
+                    process("broker", "--listen", broker, "--agents",
+                            f"127.0.0.1:{local_port},{remote_agent}", "--state",
+                            str(tmp_path / "s.json"), "--deadline", "3"):
+                with pxl.connect(broker) as remote:
+                    whole = remote.run(source, now=DEMO_NOW)
+                assert whole.missing == []
+                link(False)
+                started = time.monotonic()
+                with pxl.connect(broker) as remote:
+                    cut = remote.run(source, now=DEMO_NOW)
+                took = time.monotonic() - started
+                assert took < 3 + 1, took
+                assert [m.agent for m in cut.missing] == ["far"]
+                want = _one_agent_answer(slices, source)
+                assert_same(_sorted(cut["output"]), _sorted(want["output"]), source)
+                link(True)
+                deadline = time.time() + 30
+                while True:
+                    with pxl.connect(broker) as remote:
+                        again = remote.run(source, now=DEMO_NOW)
+                    if not again.missing or time.time() > deadline:
+                        break
+                    time.sleep(1)
+                assert again.missing == []
+                assert_same(_sorted(again["output"]), _sorted(whole["output"]), source)
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stderr.close()
+
+
+def test_tls_from_client_to_broker_to_agents(slices, tmp_path, cli):
+    """Every hop encrypted: the agent and the broker serve TLS, the broker checks the agents'
+    certificate, the client the broker's; a plain-text client gets nothing."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                           "1", "-subj", "/CN=pxl-test", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate: {made.stderr.decode()[:200]}")
+    dirs, _ = slices
+    agent_port, broker_port = _free_port(), _free_port()
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+    broker = f"127.0.0.1:{broker_port}"
+    env = {"PXL_TOKEN": "t0ken"}
+    agent = subprocess.Popen([sys.executable, "-m", "pxl.cli",
+                              *agent_args(agent_port, dirs[0], "sealed"), *tls],
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+                             env={**os.environ, **env})
+    brk = subprocess.Popen([sys.executable, "-m", "pxl.cli", "broker", "--listen", broker,
+                            "--agents", f"127.0.0.1:{agent_port}", "--state",
+                            str(tmp_path / "s.json"), *tls, "--tls-root", str(cert)],
+                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+                           env={**os.environ, **env})
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with pxl.connect(broker, token="t0ken", tls_root=cert.read_bytes(),
+                                 timeout_s=2) as remote:
+                    got = remote.run(SCRIPTS["errors"], now=DEMO_NOW)
+                if not got.missing:
+                    break
+            except pxl.PxlError:
+                pass
+            assert time.time() < deadline, brk.stderr.read1().decode()
+            time.sleep(0.5)
+        want = _one_agent_answer(slices, SCRIPTS["errors"])
+        assert_same(_sorted(got["output"]), _sorted(want["output"]), "errors")
+        with pxl.connect(broker, token="t0ken", timeout_s=3) as remote, \
+                pytest.raises(pxl.PxlError):
+            remote.status()  # plain text to a TLS port
+        r = cli("run", "examples/errors_by_path.pxl", "--connect", broker, "--tls-root",
+                str(cert), "--token", "t0ken")
+        assert r.code == 0, r.err
+    finally:
+        for proc in (brk, agent):
+            proc.kill()
+            proc.wait()
+            proc.stderr.close()
