@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,7 +45,8 @@ def host_id() -> int:
                 return int(text[:8], 16) or 1
         except (OSError, ValueError):
             continue
-    return (hash(socket.gethostname()) & 0x7FFFFFFF) or 1
+    # not hash(): Python salts it per process, and upids must survive an agent restart
+    return (zlib.crc32(socket.gethostname().encode()) & 0x7FFFFFFF) or 1
 
 
 @dataclass(frozen=True, slots=True)

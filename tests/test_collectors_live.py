@@ -631,3 +631,22 @@ def client(actions_json: str) -> None:
 
 if __name__ == "__main__":
     {"serve": serve, "client": client}[sys.argv[1]](*sys.argv[2:])
+
+
+def test_host_id_is_stable_across_processes_without_a_machine_id():
+    """Without /etc/machine-id (some containers) the host id comes from the host name, the same
+    in every process: upids must not change when the agent restarts."""
+    import subprocess
+    import sys
+
+    code = ("import collectors.procfs as p, pathlib\n"
+            "real = pathlib.Path.read_text\n"
+            "def no_id(self, *a, **k):\n"
+            "    if 'machine-id' in str(self): raise FileNotFoundError(self)\n"
+            "    return real(self, *a, **k)\n"
+            "pathlib.Path.read_text = no_id\n"
+            "print(p.host_id())\n")
+    ids = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).parent.parent).stdout.strip()
+           for _ in range(3)}
+    assert len(ids) == 1 and int(ids.pop()) > 0
