@@ -598,20 +598,31 @@ def demo(out_dir: str, fmt: str, minutes: int, debug: bool) -> None:
 
 @main.command()
 @_data_options
-@click.option("--connect", metavar="HOST:PORT", help="Query the agents through a broker.")
+@click.option("--connect", metavar="HOST:PORT",
+              help="Query an agent, or every agent through a broker.")
+@click.option("--token", envvar="PXL_TOKEN", help="Its bearer token (or $PXL_TOKEN).")
+@click.option("--tls-root", type=click.Path(exists=True, dir_okay=False),
+              help="With --connect: talk TLS, checking the server with this CA certificate.")
 @click.option("--vi", is_flag=True, help="Vi editing keys (default: emacs; .vi on|off switches).")
 @_guard
 def repl(demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
-         now_text: str | None, debug: bool, connect: str | None, vi: bool) -> None:
+         now_text: str | None, debug: bool, connect: str | None, token: str | None,
+         tls_root: str | None, vi: bool) -> None:
     """Explore the tables and write PxL interactively (docs/repl.md)."""
-    if connect:
-        raise _Usage(f"--connect {connect}: querying agents is not available yet; "
-                     "use --demo or --data DIR")
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     from pxl.repl.app import run_repl
 
     now = _now(now_text)
+    if connect:
+        from pxl.remote import RemoteCatalog
+        from pxl.remote import connect as connect_to
+
+        if demo or data_dirs or table_specs:
+            raise _Usage("--connect uses the agents' tables: drop --demo/--data/--table")
+        remote = connect_to(connect, token=token,
+                            tls_root=Path(tls_root).read_bytes() if tls_root else None)
+        sys.exit(run_repl(RemoteCatalog(remote), now=now if now_text else None, vi=vi))
     catalog = _catalog(demo, data_dirs, table_specs, now)
     # Static data (demo, or a fixed --now) keeps relative times anchored; else follow the clock.
     sys.exit(run_repl(catalog, now=now if (demo or now_text) else None, vi=vi))

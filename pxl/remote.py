@@ -17,8 +17,10 @@ from engine import errors as E
 from engine.arrowio import from_arrow
 from engine.errors import PxlError
 from engine.executor import Result
+from engine.relations import Plan
+from engine.types import Schema
 
-__all__ = ["Remote", "connect", "DEFAULT_PORT"]
+__all__ = ["Remote", "RemoteCatalog", "connect", "DEFAULT_PORT"]
 
 DEFAULT_PORT = 7070
 
@@ -111,14 +113,33 @@ class Remote:
         ``deadline_s`` bounds the wait for agents, and ``results.missing`` lists those whose
         rows are not in the answer."""
         from pxl.agent.server import PROTOCOL_VERSION
-        from pxl.api import MissingAgent, Results
 
         request: dict[str, Any] = {"version": PROTOCOL_VERSION, "script": source,
                                    "args": dict(args or {}), "now": now, "filename": filename}
         if deadline_s is not None:
             request["deadline_s"] = deadline_s
-        timeout = None if deadline_s is None else max(self.timeout_s, deadline_s + 30)
-        reply = self.action("run", request, timeout_s=timeout)
+        return self._results(self.action("run", request, timeout_s=self._wait(deadline_s)),
+                             None)
+
+    def run_plan(self, plan: Plan, *, max_rows: int | None = None,
+                 deadline_s: float | None = None) -> Any:
+        """Run a compiled, optimized plan there (what the REPL does with ``--connect``)."""
+        from engine.distributed.wire import encode
+        from pxl.agent.server import PROTOCOL_VERSION
+
+        request: dict[str, Any] = {"version": PROTOCOL_VERSION, "plan": encode(plan),
+                                   "max_rows": max_rows}
+        if deadline_s is not None:
+            request["deadline_s"] = deadline_s
+        return self._results(self.action("plan", request, timeout_s=self._wait(deadline_s)),
+                             plan)
+
+    def _wait(self, deadline_s: float | None) -> float | None:
+        return None if deadline_s is None else max(self.timeout_s, deadline_s + 30)
+
+    def _results(self, reply: dict[str, Any], plan: Plan | None) -> Any:
+        from pxl.api import MissingAgent, Results
+
         outputs = []
         for item in reply["outputs"]:
             frame, schema = from_arrow(self.fetch(item["ticket"]))
@@ -127,7 +148,7 @@ class Remote:
                                   truncated=bool(item.get("truncated"))))
         missing = [MissingAgent(m["agent"], m["address"], m["reason"])
                    for m in reply.get("missing", ())]
-        return Results(outputs, None, missing)
+        return Results(outputs, plan, missing)
 
     def close(self) -> None:
         self._client.close()
@@ -137,6 +158,38 @@ class Remote:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RemoteCatalog:
+    """The tables of an agent or broker, for compiling locally (the REPL with ``--connect``):
+    names, schemas and sizes from its status; plans run there with :meth:`run_plan`."""
+
+    def __init__(self, remote: Remote) -> None:
+        from engine.distributed.wire import decode_schema
+
+        self.remote = remote
+        status = remote.status()
+        self._stats = [s for s in status.get("tables", ()) if isinstance(s, dict)]
+        self._schemas = {t: decode_schema(d) for t, d in (status.get("schemas") or {}).items()}
+
+    def table_names(self) -> list[str]:
+        return sorted(self._schemas)
+
+    def schema(self, table: str) -> Schema | None:
+        return self._schemas.get(table)
+
+    def stats(self) -> list[dict[str, Any]]:
+        return self._stats
+
+    def scan(self, table: str, columns: Any, start: int | None, end: int | None) -> Any:
+        raise E.ExecuteError(f"{table} lives on {self.remote.address}; run plans there",
+                             hint="use run_plan")
+
+    def metadata(self) -> None:
+        return None
+
+    def run_plan(self, plan: Plan) -> Any:
+        return self.remote.run_plan(plan)
 
 
 def connect(address: str, *, token: str | None = None, tls_root: bytes | None = None,

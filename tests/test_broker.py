@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -277,6 +278,21 @@ def test_cli_through_the_broker(cluster, cli):
     assert "warning" not in r.err
     r = cli("broker", "--listen", broker, "--status")
     assert r.code == 0 and "agent0" in r.out and "up" in r.out
+
+
+def test_repl_through_the_broker(cluster, slices, cli):
+    """The REPL compiles against the broker's schemas and runs each input's plan there."""
+    broker, _ = cluster
+    lines = ("df = px.DataFrame('http_events', start_time='-60m')\n"
+             "n = df.groupby('req_method').agg(n=('latency', px.count))\n"
+             "n\n"
+             ".tables\n")
+    r = cli("repl", "--connect", broker, "--now", "2026-11-24T12:00:00Z", stdin=lines)
+    assert r.code == 0, r.err
+    want = slices[1].frame("http_events").group_by("req_method").len()
+    for method, count in want.iter_rows():
+        assert re.search(rf"{method}\s.*\b{count}\b", r.out), (method, count, r.out)
+    assert "http_events" in r.out and "warning" not in r.out
 
 
 # --- faults

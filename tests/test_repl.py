@@ -310,9 +310,12 @@ def test_history_file_follows_xdg(monkeypatch, tmp_path) -> None:
     assert history_path() is None
 
 
-def test_connect_is_not_available_yet(cli) -> None:
-    result = cli("repl", "--connect", "broker:5555")
-    assert result.code == 2 and "not available yet" in result.err
+def test_connect_to_nothing_says_so(cli) -> None:
+    result = cli("repl", "--connect", "127.0.0.1:1")
+    assert result.code == 1 and "cannot reach 127.0.0.1:1" in result.err
+    assert "Traceback" not in result.err
+    result = cli("repl", "--connect", "127.0.0.1:1", "--demo")
+    assert result.code == 2 and "drop --demo" in result.err
 
 
 # --- a real session in a pseudo-terminal ---------------------------------------------------------

@@ -123,10 +123,25 @@ class Endpoint(flight.FlightServerBase):
             raise fail(PxlError(f"this pxl speaks protocol {PROTOCOL_VERSION}, the caller "
                                 f"{version}", hint="run the same pxl release everywhere"))
 
-    def outputs(self, results: Any) -> list[dict[str, Any]]:
-        return [{"name": r.name, "ticket": self.keep(to_arrow(r.frame, r.schema)),
-                 "options": [list(o) for o in r.options], "truncated": r.truncated}
-                for r in results.outputs]
+    def reply(self, results: Any) -> dict[str, Any]:
+        """A run's answer: a ticket per output, and the agents missing from it (a broker's)."""
+        return {"outputs": [{"name": r.name, "ticket": self.keep(to_arrow(r.frame, r.schema)),
+                             "options": [list(o) for o in r.options], "truncated": r.truncated}
+                            for r in results.outputs],
+                "missing": [{"agent": m.agent, "address": m.address, "reason": m.reason}
+                            for m in getattr(results, "missing", ())]}
+
+    @staticmethod
+    def plan_request(request: dict[str, Any]) -> tuple[Any, int | None]:
+        """The plan a ``plan`` request carries (checked by the wire decoder) and its row cap."""
+        from engine.distributed.wire import decode
+
+        payload, max_rows = request.get("plan"), request.get("max_rows")
+        if not isinstance(payload, bytes):
+            raise PxlError("a plan request needs the plan as wire bytes")
+        if max_rows is not None and not (type(max_rows) is int and max_rows >= 0):
+            raise PxlError(f"max_rows must be a count, not {max_rows!r}")
+        return decode(payload), max_rows
 
     def do_action(self, context: Any, action: flight.Action) -> Any:
         body = action.body.to_pybytes() if action.body is not None else b""
@@ -165,8 +180,10 @@ class AgentServer(Endpoint):
                  *, token: str | None = None, tls: tuple[bytes, bytes] | None = None,
                  snapshot: Callable[[str], list[Any]] | None = None,
                  fragment: Callable[[bytes], list[Any]] | None = None,
-                 metadata: Callable[[], pl.DataFrame | None] | None = None) -> None:
+                 metadata: Callable[[], pl.DataFrame | None] | None = None,
+                 view: Callable[[], Any] | None = None) -> None:
         super().__init__(location, token=token, tls=tls)
+        self._view = view or _no_tables
         self._run = run
         self._status = status
         self._snapshot = snapshot
@@ -176,6 +193,7 @@ class AgentServer(Endpoint):
     # --- actions
     def list_actions(self, context: Any) -> list[tuple[str, str]]:
         return [("run", "Run a PxL script; returns the tickets of its outputs"),
+                ("plan", "Run a compiled plan (wire bytes); returns the tickets of its outputs"),
                 ("fragment", "Run a plan fragment sent by a broker; returns its tickets"),
                 ("metadata", "A ticket for the process metadata (upid → pod, service, …)"),
                 ("status", "The agent's tables, collectors and counters"),
@@ -190,7 +208,16 @@ class AgentServer(Endpoint):
             results = self._run(request["script"], args=request.get("args") or {},
                                 now=request.get("now"),
                                 filename=request.get("filename", "<script>"))
-            return {"outputs": self.outputs(results), "missing": []}
+            return self.reply(results)
+        if kind == "plan":
+            request = read_request(body)
+            self.check_version(request)
+            plan, max_rows = self.plan_request(request)
+            from engine.executor import execute
+            from pxl.api import Results
+
+            view = self._view()
+            return self.reply(Results(execute(plan, view, max_rows=max_rows), plan))
         if kind == "fragment" and self._fragment is not None:
             request = read_request(body)
             self.check_version(request)
@@ -215,6 +242,10 @@ class AgentServer(Endpoint):
             except OSError as exc:
                 raise PxlError(str(exc)) from None
         raise PxlError(f"unknown action {kind!r}", hint="is the caller a newer pxl?")
+
+
+def _no_tables() -> Any:
+    raise PxlError("this endpoint holds no tables to run plans on")
 
 
 def read_request(body: bytes) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def serve(listen: str, *, node: str | None = None, demo: bool = False,
     try:
         server = AgentServer(f"{scheme}://{listen}", agent.run, agent.status, token=token, tls=tls,
                              snapshot=agent.store.snapshot, fragment=agent.fragment,
-                             metadata=agent.metadata)
+                             metadata=agent.metadata, view=agent.store.view)
     except Exception as exc:  # pyarrow raises plain errors for a bad or busy address
         agent.stop()
         raise AgentError(f"cannot listen on {listen}: {str(exc).splitlines()[0]}",

@@ -30,8 +30,9 @@ import pyarrow as pa
 from engine.catalog import METADATA_COLUMNS
 from engine.distributed.simulate import run_broker
 from engine.distributed.split import DistributedPlan, split
-from engine.distributed.wire import WIRE_VERSION, decode, decode_schema, encode
+from engine.distributed.wire import WIRE_VERSION, decode, decode_schema, encode, encode_schema
 from engine.errors import CompileError, ExecuteError, PxlError
+from engine.relations import Plan
 from engine.types import Schema
 from pxl.api import MissingAgent, Results
 from pxl.api import compile as compile_script
@@ -172,7 +173,9 @@ class Broker:
         catalog = AgentsCatalog(self.registry.agents(), self.registry.heartbeat_s)
         return {"node": "broker", "role": "broker", "wire_version": WIRE_VERSION,
                 "deadline_s": self.deadline_s, "agents": catalog.agent_status(),
-                "tables": catalog.stats()}
+                "tables": catalog.stats(), "last_query": self.last_query,
+                "schemas": {t: encode_schema(s) for t in catalog.table_names()
+                            if (s := catalog.schema(t)) is not None}}
 
     # --- queries
     def run(self, source: str, *, args: dict[str, Any] | None = None, now: int | None = None,
@@ -191,15 +194,25 @@ class Broker:
             raise
         max_rows = read_pragmas(source, filename).get("max_output_rows_per_table",
                                                       DEFAULT_MAX_OUTPUT_ROWS)
-        dplan = split(plan)
-        answers, missing, received = self._fan_out(dplan, agents, deadline_s)
-        answered = [a for a in agents if a.address in received]
         try:
-            outputs = run_broker(dplan, answers, max_rows=max_rows,
-                                 metadata=lambda: self._metadata(answered, missing, deadline_s))
+            return self.run_plan(plan, max_rows=max_rows, deadline_s=deadline_s, agents=agents)
         except PxlError as exc:
             exc.with_source(source)
             raise
+
+    def run_plan(self, plan: Plan, *, max_rows: int | None = DEFAULT_MAX_OUTPUT_ROWS,
+                 deadline_s: float | None = None,
+                 agents: list[AgentEntry] | None = None) -> Results:
+        """An optimized plan (compiled here, or by a client such as the REPL) over every
+        agent."""
+        deadline_s = self.deadline_s if deadline_s is None else deadline_s
+        if agents is None:
+            agents = self._refresh_unknown(self.registry.agents(), deadline_s)
+        dplan = split(plan)
+        answers, missing, received = self._fan_out(dplan, agents, deadline_s)
+        answered = [a for a in agents if a.address in received]
+        outputs = run_broker(dplan, answers, max_rows=max_rows,
+                             metadata=lambda: self._metadata(answered, missing, deadline_s))
         self.last_query = {"bytes_received": sum(received.values()),
                            "rows_received": {f: sum(t.num_rows for t in ts)
                                              for f, ts in answers.items()},

@@ -33,6 +33,7 @@ class BrokerServer(Endpoint):
     def list_actions(self, context: Any) -> list[tuple[str, str]]:
         return [("run", "Run a PxL script over every agent; returns the tickets of its outputs "
                         "and the agents that did not answer"),
+                ("plan", "The same for a plan compiled by the client (wire bytes)"),
                 ("status", "The agents: state, last heartbeat, tables"),
                 ("register", "An agent announces itself (and its tables) — its heartbeat")]
 
@@ -46,18 +47,25 @@ class BrokerServer(Endpoint):
             return {"ok": True}
         if kind == "run":
             self.check_version(request)
-            deadline = request.get("deadline_s")
-            if deadline is not None and not (isinstance(deadline, int | float) and deadline > 0):
-                raise PxlError(f"the deadline must be a positive number of seconds, "
-                               f"not {deadline!r}")
+            deadline = _deadline(request)
             results = self.broker.run(request["script"], args=request.get("args") or {},
                                       now=request.get("now"),
                                       filename=request.get("filename", "<script>"),
                                       deadline_s=deadline)
-            return {"outputs": self.outputs(results),
-                    "missing": [{"agent": m.agent, "address": m.address, "reason": m.reason}
-                                for m in results.missing]}
+            return self.reply(results)
+        if kind == "plan":
+            self.check_version(request)
+            plan, max_rows = self.plan_request(request)
+            return self.reply(self.broker.run_plan(plan, max_rows=max_rows,
+                                                   deadline_s=_deadline(request)))
         raise PxlError(f"unknown action {kind!r}", hint="is the caller a newer pxl?")
+
+
+def _deadline(request: dict[str, Any]) -> float | None:
+    deadline = request.get("deadline_s")
+    if deadline is not None and not (isinstance(deadline, int | float) and deadline > 0):
+        raise PxlError(f"the deadline must be a positive number of seconds, not {deadline!r}")
+    return deadline
 
 
 def make_broker(agents: tuple[str, ...] = (), *, state_file: str | Path | None = None,

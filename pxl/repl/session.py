@@ -86,6 +86,7 @@ class _Run:
     outputs: list[Any]
     plan: Plan
     seconds: float
+    missing: tuple[Any, ...] = ()  # agents a broker's answer lacks
 
 
 @dataclass
@@ -182,10 +183,19 @@ class Session:
             return None, value
         try:
             plan = optimize(plan)
-            outputs = run_interruptibly(lambda: execute(plan, self.catalog))
+            outputs, missing = run_interruptibly(lambda: self._execute(plan))
         except PxlError as exc:
             raise exc.with_source(source) from None
-        return _Run(outputs, plan, time.perf_counter() - started), None
+        return _Run(outputs, plan, time.perf_counter() - started, missing), None
+
+    def _execute(self, plan: Plan) -> tuple[list[Any], tuple[Any, ...]]:
+        """The plan's outputs, and the agents missing from them: run here, or where the tables
+        are (a catalog with ``run_plan``: an agent or broker, ``pxl repl --connect``)."""
+        remote = getattr(self.catalog, "run_plan", None)
+        if remote is None:
+            return execute(plan, self.catalog), ()
+        results = remote(plan)
+        return results.outputs, tuple(results.missing)
 
     @staticmethod
     def _display_value(plan: Plan, value: Any, module: S.Module) -> Plan:
@@ -206,9 +216,9 @@ class Session:
     def run_plan(self, plan: Plan, label: str, rerun: Callable[[], Reply]) -> Reply:
         """Run an already compiled plan (bundled scripts) and remember it as the last query."""
         started = time.perf_counter()
-        outputs = run_interruptibly(lambda: execute(plan, self.catalog))
+        outputs, missing = run_interruptibly(lambda: self._execute(plan))
         self.last = LastQuery(label, plan, rerun)
-        return Reply(self.show(_Run(outputs, plan, time.perf_counter() - started)))
+        return Reply(self.show(_Run(outputs, plan, time.perf_counter() - started, missing)))
 
     # --- showing --------------------------------------------------------------------------------
     def terminal_width(self) -> int:
@@ -222,6 +232,9 @@ class Session:
             rows = sum(o.frame.height for o in run.outputs)
             footer = f"{rows:,} row{'' if rows == 1 else 's'} in {elapsed(run.seconds)}"
             text = f"{text}\n{footer}" if text else footer
+        if run.missing:
+            gap = "\n".join(f"  {m}" for m in run.missing)
+            text += f"\nwarning: partial result: {len(run.missing)} agent(s) did not answer:\n{gap}"
         return text
 
     # --- help and evaluation without running -------------------------------------------------
