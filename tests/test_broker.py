@@ -39,7 +39,7 @@ from pxl.broker.service import make_broker
 from tests.conftest import DEMO_NOW, ROOT
 from tests.test_agent import _free_port
 from tests.test_oracle import assert_same, merges, pipelines
-from tests.test_split import SETTINGS, agent_catalogs, spread
+from tests.test_split import SETTINGS, agent_catalogs, appends, spread
 
 # ------------------------------------------------------------------------------------------------
 # Agents in this process, over Flight
@@ -97,6 +97,13 @@ def test_broker_pipeline_answers_as_one_process(case, data):
     df, steps = case
     lines = ["import px", "df = px.DataFrame('t')", *(s.pxl for s in steps), "px.display(df)"]
     broker_answer("\n".join(lines) + "\n", {"t": df}, data.draw)
+
+
+@SETTINGS
+@given(appends(), st.data())
+def test_broker_union_answers_as_one_process(case, data):
+    source, frames = case
+    broker_answer(source, frames, data.draw)
 
 
 @SETTINGS
