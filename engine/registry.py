@@ -172,13 +172,20 @@ class AggregateFunction(_Function):
     ``partial`` lists the (suffix, aggregate) steps every agent runs on its rows of a group,
     ``merge`` the aggregate that combines the agents' values of each step on the broker, and
     ``finalize(merged, ctype)`` builds the answer from the merged columns (None: the single
-    merged column is the answer). No partial steps: not splittable, agents ship the rows.
+    merged column is the answer).
+
+    An order statistic (the quantiles) has no partial steps but a sketch: ``sketch_points(*params)``
+    lists the quantile points its answer needs, agents ship their values as a mergeable sketch
+    (value, weight) pairs — engine/distributed/sketch.py — and the broker reads the points from
+    the merged sketch; ``sketch_answer(points)`` builds the answer from them. Neither: not
+    splittable, agents ship the rows.
 
     >>> mean = REGISTRY.aggregate("mean")
     >>> mean.partial, mean.merge
     ((('sum', 'sum'), ('count', 'count')), ('sum', 'sum'))
-    >>> REGISTRY.aggregate("quantile").splittable
-    False
+    >>> quantile = REGISTRY.aggregate("quantile")
+    >>> quantile.splittable, quantile.sketch_points(0.99)
+    (True, (0.99,))
     """
 
     polars: Callable[..., pl.Expr] = field(default=None)  # type: ignore[assignment]
@@ -190,17 +197,25 @@ class AggregateFunction(_Function):
     merge: tuple[str, ...] = ()
     #: the answer from the merged partial columns, typed ``ctype`` (None: one step, no finalize)
     finalize: Callable[[Sequence[Expr], ColumnType], Expr] | None = None
+    #: instead of partial steps, the quantile points (0..1) of the values the answer needs
+    sketch_points: Callable[..., tuple[float, ...]] | None = None
+    #: the answer (a Polars expression) from the values at those points, in order
+    sketch_answer: Callable[[list[pl.Expr]], pl.Expr] | None = None
 
     def __post_init__(self) -> None:
         if len(self.partial) != len(self.merge):
             raise ValueError(f"px.{self.name}: one merge step per partial step")
         if len(self.partial) > 1 and self.finalize is None:
             raise ValueError(f"px.{self.name}: several partial steps need a finalize")
+        if (self.sketch_points is None) != (self.sketch_answer is None):
+            raise ValueError(f"px.{self.name}: a sketch needs its points and its answer")
+        if self.sketch_points is not None and self.partial:
+            raise ValueError(f"px.{self.name}: partial steps or a sketch, not both")
 
     @property
     def splittable(self) -> bool:
         """Whether agents can pre-aggregate it (else they ship the rows to the broker)."""
-        return bool(self.partial)
+        return bool(self.partial) or self.sketch_points is not None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from engine.distributed import (
     run_fragments,
     split,
 )
+from engine.distributed.sketch import EXACT_UP_TO, SketchValues, WeightedAggregate
 from engine.distributed.wire import _DECODERS, _fields
 from engine.errors import ExecuteError, PlanError, Span
 from engine.executor import Result, execute, lower
@@ -276,15 +277,24 @@ def test_partials_stay_small():
     assert_frame_equal(got.frame, want.frame, check_exact=False, rel_tol=1e-9)
 
 
-def test_quantile_aggregates_ship_only_the_columns_they_read(demo_catalog):
+def test_quantile_aggregates_pre_aggregate_a_sketch(demo_catalog):
+    """Agents group by the keys and the (exact or rounded) latency; tests/test_sketch.py holds
+    the sketch to its error bound and its size."""
     plan = pxl.compile((GOLDEN / "time_bins.pxl").read_text(), demo_catalog, now=DEMO_NOW)
-    (fragment,) = split(plan).agent.values()
-    assert fragment.root.schema.names == ["req_method", "latency", "timestamp", "failure"]
+    dplan = split(plan)
+    (fragment,) = dplan.agent.values()
+    assert isinstance(fragment.root, Aggregate) and isinstance(fragment.root.input, SketchValues)
+    assert fragment.root.schema.names == ["timestamp", "req_method", "__p99_v", "__p99_w",
+                                          "errors", "n"]
+    assert fragment.root.input.exact_up_to == EXACT_UP_TO
+    assert split(plan, exact_up_to=5).agent["f0"].root.input.exact_up_to == 5
 
 
 def test_split_bundled_scripts_answer_as_the_whole_plan(demo_frames):
     """Every bundled script over the demo cluster spread over 3 agents, each holding a slice of
-    time of most tables (metadata lookups run where each agent knows its processes)."""
+    time of most tables (metadata lookups run where each agent knows its processes). Quantile
+    sketches ship exact values here (rounded ones may move a row across a filter on a p99);
+    with the default sketch the outputs keep their schemas."""
     from pxl.demo import demo_metadata
 
     agents = 3
@@ -308,7 +318,12 @@ def test_split_bundled_scripts_answer_as_the_whole_plan(demo_frames):
         [p.read_text() for p in sorted(GOLDEN.glob("*.pxl"))]
     for source in sources:
         plan = pxl.compile(source, whole, now=DEMO_NOW)
-        assert_results(run_distributed(plan, parts), execute(plan, whole), source, plan)
+        want = execute(plan, whole)
+        exact = split(plan, exact_up_to=2**40)
+        got = run_broker(exact, run_fragments(exact, parts), metadata=whole.metadata())
+        assert_results(got, want, source, plan)
+        sketched = run_distributed(plan, parts)
+        assert [(r.name, r.schema) for r in sketched] == [(r.name, r.schema) for r in want]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -347,15 +362,16 @@ Sink[slowest]
 """,
     "time_bins": """\
 == agent fragment f0: every agent with http_events ==
-Project[req_method, latency, timestamp, failure]
-  Map[timestamp=px.bin(time_, 60000000000), failure=px.select(resp_status >= 400, 1, 0)]
-    Scan[http_events; time=[2026-11-24T11:00:00.000000000Z, 2026-11-24T11:50:00.000000000Z); columns=(time_, req_method, resp_status, latency)]
+Aggregate[by=(timestamp, req_method, __p99_v); __p99_w=count(__p99_v), errors=sum(failure), n=count(latency)]
+  SketchValues[by=(timestamp, req_method); __p99_v=latency; accuracy=0.01; exact_up_to=128]
+    Map[timestamp=px.bin(time_, 60000000000), failure=px.select(resp_status >= 400, 1, 0)]
+      Scan[http_events; time=[2026-11-24T11:00:00.000000000Z, 2026-11-24T11:50:00.000000000Z); columns=(time_, req_method, resp_status, latency)]
 
 == broker ==
 Sink[stats; chart_type='line']
   Project[timestamp, req_method, p99, errors, n, p50, error_rate]
     Map[p50=px.pluck_float64(lat, 'p50'), error_rate=(errors / n) * 100]
-      Aggregate[by=(timestamp, req_method); p99=quantile(latency, 0.99), lat=quantiles(latency), errors=sum(failure), n=count(latency)]
+      WeightedAggregate[by=(timestamp, req_method); p99=quantile(__p99_v, 0.99), lat=quantiles(__p99_v), errors=sum(errors), n=sum(n); weights=(__p99_v: __p99_w)]
         Exchange[f0]
 """,
     "append_ctx": """\
@@ -472,7 +488,12 @@ def test_placements():
 
 def test_every_aggregate_declares_how_it_splits():
     for fn in REGISTRY.aggregates.values():
-        assert fn.splittable == (fn.name not in ("quantile", "quantiles")), fn.name
+        assert fn.splittable, fn.name
+        sketched = fn.name in ("quantile", "quantiles")
+        assert (fn.sketch_points is not None) == sketched and bool(fn.partial) != sketched
+        if sketched:
+            params = (0.25,) * len(fn.params)
+            assert all(0 <= q <= 1 for q in fn.sketch_points(*params)), fn.name
         for _, step in fn.partial:
             assert step in REGISTRY.aggregates
         for step in fn.merge:
@@ -529,11 +550,21 @@ def every_kind_plan() -> Plan:
     unioned = Union((Project(only, ("u",)), Project(Limit(only, 3), ("u",))))
     exchange = Exchange("f7", Schema.of({"u": S}))
     top = Sort(Union((unioned, exchange)), ("u",), (True,), limit=5)
+    value = ColumnRef("__v", F)
+    cells = Aggregate(SketchValues(mapped, ("upid",), (("__v", "ms"),), span=SPAN),
+                      ("upid", "__v"), (AggCall("__w", "count", value, (), INT),
+                                        AggCall("n", "count", col["latency"], (), INT)))
+    weighted = WeightedAggregate(cells, ("upid",), (
+        AggCall("p99", "quantile", value, (0.99,), F, span=SPAN),
+        AggCall("q", "quantiles", value, (), ColumnType(DataType.QUANTILES,
+                                                        SemanticType.QUANTILES)),
+        AggCall("n", "sum", ColumnRef("n", INT), (), INT)), (("__v", "__w"),), span=SPAN)
     return Plan((
         Sink(joined, "joined", (("chart_type", "line"),), span=SPAN),
         Sink(Sort(distinct, ("upid", "flag"), (False, True)), "distinct",
              (("debug", True), ("export", "json"))),
         Sink(top, "top"),
+        Sink(weighted, "sketched"),
     ))
 
 
@@ -586,7 +617,7 @@ def _exprs(node: Relation) -> list[Expr]:
         roots.append(node.predicate)
     if isinstance(node, Map):
         roots += [e for _, e in node.exprs]
-    if isinstance(node, Aggregate):
+    if isinstance(node, Aggregate | WeightedAggregate):
         roots += [a.arg for a in node.aggs if a.arg is not None]
     return [e for r in roots for e in r.walk()]
 
@@ -709,7 +740,7 @@ def test_wire_fuzz_flipped_bytes(flips):
 
 
 @pytest.mark.parametrize("name", ["engine.distributed.exchange", "engine.distributed.explain",
-                                  "engine.distributed.wire"])
+                                  "engine.distributed.wire", "engine.distributed.sketch"])
 def test_docstring_examples(name):
     import doctest
     import importlib

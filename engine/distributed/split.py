@@ -10,7 +10,8 @@ Every node type has a :func:`placement` (the small partial-operator protocol):
 - ``BOTH``   runs on every agent *and* again on the broker: Limit, Sort with a limit (top-k);
 - ``SPLIT``  a partial step on the agents, merge + finalize on the broker: Aggregate, with the
   steps of each aggregate taken from the function registry (``AggregateFunction.partial`` …);
-- ``BROKER`` needs all rows: Sort without a limit, Join, Union, Values, Sink.
+- ``BROKER`` needs all rows: Sort without a limit, Join, Union, Values, Sink (and the sketch
+  nodes the splitter itself makes).
 
 An aggregate::
 
@@ -36,10 +37,25 @@ and pruned on the agents::
           Scan[process_stats]                           Exchange[f0]
                                                         Exchange[f1]
 
+The quantiles pre-aggregate as a mergeable sketch (engine/distributed/sketch.py): agents group
+by the keys and each quantile's value — exact, or rounded to a 1% log bucket where a group has
+many distinct values — and count; the broker reads the quantiles from the merged counts::
+
+    Aggregate[by=(svc); p99=quantile(latency, 0.99), n=count(latency)]
+      Scan[http_events]
+                     ──►  agents:  Aggregate[by=(svc, __p99_v); __p99_w=count(__p99_v),
+                                             n=count(latency)]
+                                     SketchValues[by=(svc); __p99_v=latency; …]
+                                       Scan[http_events]
+                          broker:  WeightedAggregate[by=(svc); p99=quantile(__p99_v, 0.99),
+                                                     n=sum(n); weights=(__p99_v: __p99_w)]
+                                     Exchange[f0]
+
 The broker reads each fragment's answers concatenated in agent order, so with rows partitioned
 across agents in that order the split plan gives the same rows, in the same order, as the whole
-plan over all rows. Aggregates whose functions cannot pre-aggregate (the quantiles) make agents
-ship the aggregate's input rows (only the columns it reads): the broker answers them exactly.
+plan over all rows (a quantile whose values were rounded: within the sketch's stated error).
+An aggregate whose functions cannot pre-aggregate, or over an input the agents cannot run
+alone, makes agents ship the aggregate's input rows (only the columns it reads).
 """
 
 from __future__ import annotations
@@ -50,6 +66,7 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 
 from engine.distributed.exchange import Exchange
+from engine.distributed.sketch import EXACT_UP_TO, SketchValues, WeightedAggregate
 from engine.errors import PlanError
 from engine.exprs import AggCall, ColumnRef, Expr, columns_of
 from engine.optimizer.transform import replace_children, transform
@@ -98,7 +115,7 @@ for _kind in (Scan, Filter, Map, Project):
 placement.register(Limit, lambda node: Placement.BOTH)
 placement.register(Sort, lambda node: Placement.BROKER if node.limit is None else Placement.BOTH)
 placement.register(Aggregate, lambda node: Placement.SPLIT)
-for _kind in (Join, Union, Values, Sink, Exchange):
+for _kind in (Join, Union, Values, Sink, Exchange, SketchValues, WeightedAggregate):
     placement.register(_kind, lambda node: Placement.BROKER)
 
 
@@ -139,9 +156,13 @@ class _Local:
     replay: tuple[Relation, ...] = ()
 
 
-def split(plan: Plan) -> DistributedPlan:
-    """Cut an optimized plan into agent fragments and a broker plan (see the module doc)."""
-    splitter = _Splitter()
+def split(plan: Plan, *, exact_up_to: int = EXACT_UP_TO) -> DistributedPlan:
+    """Cut an optimized plan into agent fragments and a broker plan (see the module doc).
+
+    A quantile's group with at most ``exact_up_to`` distinct values on an agent ships them
+    exactly (see engine.distributed.sketch; a huge number makes every quantile exact, still at
+    most one row per distinct value)."""
+    splitter = _Splitter(exact_up_to)
     sinks = tuple(splitter.broker(s) for s in _through_unions(plan).sinks)
     fragments = {f.id: f for f in splitter.fragments.values()}
     return DistributedPlan(fragments, Plan(sinks))  # type: ignore[arg-type]
@@ -169,7 +190,8 @@ def _through_unions(plan: Plan) -> Plan:
 
 
 class _Splitter:
-    def __init__(self) -> None:
+    def __init__(self, exact_up_to: int = EXACT_UP_TO) -> None:
+        self.exact_up_to = exact_up_to
         self.fragments: dict[Relation, Fragment] = {}  # by the root each agent runs
         self._local: dict[Relation, _Local | None] = {}
         self._broker: dict[Relation, Relation] = {}
@@ -230,15 +252,22 @@ class _Splitter:
 
     def _aggregate(self, node: Aggregate) -> Relation:
         parts = self._partial_inputs(node.input)
-        if parts is None or not all(REGISTRY.aggregate(a.fn).splittable for a in node.aggs):
-            # agents ship the rows: only the columns the aggregate reads
+        steps = _Steps.of(node) if parts is not None and all(
+            REGISTRY.aggregate(a.fn).splittable for a in node.aggs) else None
+        if steps is None or (len(steps.values) > 1 and any(a.arg is None for a in node.aggs)):
+            # agents ship the rows: only the columns the aggregate reads (a count of rows
+            # cannot run over the stacked values of several quantile columns)
             return replace_children(node, (self.broker(self._narrow(node)),))
-        steps = _Steps.of(node)
         exchanges = tuple(self._exchange(_Local(self._partial_root(node, p, steps)))
                           for p in parts)
         merged_input = exchanges[0] if len(exchanges) == 1 else Union(exchanges, span=node.span)
-        merged: Relation = Aggregate(merged_input, node.groups, tuple(steps.merge),
-                                     span=node.span)
+        merged: Relation
+        if steps.values:
+            merged = WeightedAggregate(merged_input, node.groups, tuple(steps.merge),
+                                       tuple((v, w) for v, w, _, _ in steps.values),
+                                       span=node.span)
+        else:
+            merged = Aggregate(merged_input, node.groups, tuple(steps.merge), span=node.span)
         if steps.finalize:
             merged = Map(merged, tuple(steps.finalize), span=node.span)
             merged = Project(merged, tuple(node.schema.names), span=node.span)
@@ -255,8 +284,17 @@ class _Splitter:
     def _partial_root(self, node: Aggregate, part: Relation, steps: _Steps) -> Relation:
         key = (node, part)
         if key not in self._partial:
-            self._partial[key] = Aggregate(part, node.groups, tuple(steps.partial),
-                                           span=node.span)
+            groups = node.groups
+            if steps.values:  # sketched values become group keys (see engine.distributed.sketch)
+                computed = tuple((source, arg) for _, _, arg, source in steps.values
+                                 if not isinstance(arg, ColumnRef))
+                if computed:  # an expression argument: a column first
+                    part = Map(part, computed, span=node.span)
+                sources = tuple((v, source) for v, _, _, source in steps.values)
+                part = SketchValues(part, node.groups, sources, exact_up_to=self.exact_up_to,
+                                    span=node.span)
+                groups += tuple(v for v, _, _, _ in steps.values)
+            self._partial[key] = Aggregate(part, groups, tuple(steps.partial), span=node.span)
         return self._partial[key]
 
     def _partial_inputs(self, node: Relation) -> list[Relation] | None:
@@ -300,18 +338,26 @@ def _tables(node: Relation) -> set[str]:
 @dataclass
 class _Steps:
     """An aggregate's partial columns (agents), merged columns (broker) and the finalize
-    expressions of the answers that are not a merged column already."""
+    expressions of the answers that are not a merged column already; for sketched aggregates
+    (the quantiles), the (value column, weight column, argument, column the argument is in) of
+    each distinct argument."""
 
     partial: list[AggCall] = field(default_factory=list)
     merge: list[AggCall] = field(default_factory=list)
     finalize: list[tuple[str, Expr]] = field(default_factory=list)
+    values: list[tuple[str, str, Expr, str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, node: Aggregate) -> _Steps:
         steps = cls()
-        taken = set(node.groups) | {a.name for a in node.aggs}
+        taken = set(node.input.schema.names) | set(node.groups) | {a.name for a in node.aggs}
         for a in node.aggs:
             fn = REGISTRY.aggregate(a.fn)
+            if fn.sketch_points is not None:
+                value = steps._sketched(a, taken)
+                steps.merge.append(AggCall(a.name, a.fn, ColumnRef(value, _REAL), a.params,
+                                           a.ctype, span=a.span))
+                continue
             if fn.finalize is None:  # one step: partial and merged columns carry the answer's name
                 ((_, partial_fn),), (merge_fn,) = fn.partial, fn.merge
                 ptype = a.ctype if partial_fn == fn.name else _typed(partial_fn, a.arg)
@@ -332,6 +378,23 @@ class _Steps:
                 merged.append(ColumnRef(name, mtype))
             steps.finalize.append((a.name, fn.finalize(merged, a.ctype)))
         return steps
+
+    def _sketched(self, a: AggCall, taken: set[str]) -> str:
+        """The value column sketching ``a``'s argument (one per distinct argument), and on the
+        agents its weight: how many rows hold the (exact or rounded) value."""
+        assert a.arg is not None
+        for value, _, arg, _ in self.values:
+            if arg == a.arg:
+                return value
+        value, weight = _fresh(f"__{a.name}_v", taken), _fresh(f"__{a.name}_w", taken)
+        source = a.arg.name if isinstance(a.arg, ColumnRef) else _fresh(f"{value}_x", taken)
+        self.values.append((value, weight, a.arg, source))
+        self.partial.append(AggCall(weight, "count", ColumnRef(value, _REAL), (), _INT,
+                                    span=a.span))
+        return value
+
+
+_INT, _REAL = ColumnType(DataType.INT64), ColumnType(DataType.FLOAT64)
 
 
 def _typed(fn: str, arg: Expr | None) -> ColumnType:

@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from engine.arrowio import from_arrow, to_arrow
 from engine.distributed.exchange import Exchange
+from engine.distributed.sketch import SketchValues, WeightedAggregate
 from engine.errors import PlanError, Span
 from engine.exprs import AggCall, Call, ColumnRef, Expr, Literal
 from engine.registry import REGISTRY, TypeMismatch
@@ -152,6 +153,12 @@ _fields.register(Limit, lambda n, ix: [ix[n.input], n.n])
 _fields.register(Sort, lambda n, ix: [ix[n.input], list(n.keys), list(n.descending), n.limit])
 _fields.register(Sink, lambda n, ix: [ix[n.input], n.name, [[k, _value(v)] for k, v in n.options]])
 _fields.register(Exchange, lambda n, ix: [n.fragment, _schema(n.rows_schema)])
+_fields.register(SketchValues, lambda n, ix: [ix[n.input], list(n.groups),
+                                              [list(v) for v in n.values], n.accuracy,
+                                              n.exact_up_to])
+_fields.register(WeightedAggregate, lambda n, ix: [ix[n.input], list(n.groups),
+                                                   [_agg(a) for a in n.aggs],
+                                                   [list(w) for w in n.weights]])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,6 +223,16 @@ def _str(x: Any, what: str) -> str:
 def _int(x: Any, what: str) -> int:
     _want(type(x) is int, f"{what} is not an integer")
     return x
+
+
+def _float(x: Any, what: str) -> float:
+    _want(type(x) is float, f"{what} is not a float")
+    return x
+
+
+def _pairs(x: Any, what: str) -> tuple[tuple[str, str], ...]:
+    return tuple((_str(a, what), _str(b, what)) for a, b in (_list(i, what, 2)
+                                                             for i in _list(x, what)))
 
 
 def _opt_int(x: Any, what: str) -> int | None:
@@ -372,6 +389,12 @@ _DECODERS: dict[str, tuple[int, Decoder]] = {
     "Sink": (3, _sink),
     "Exchange": (2, lambda f, ref, span: Exchange(
         _str(f[0], "a fragment id"), _schema_of(f[1]), span=span)),
+    "SketchValues": (5, lambda f, ref, span: SketchValues(
+        ref(f[0]), _strs(f[1], "groups"), _pairs(f[2], "sketched values"),
+        _float(f[3], "an accuracy"), _int(f[4], "an exact count"), span=span)),
+    "WeightedAggregate": (4, lambda f, ref, span: WeightedAggregate(
+        ref(f[0]), _strs(f[1], "groups"), tuple(_agg_of(a) for a in _list(f[2], "aggregates")),
+        _pairs(f[3], "weights"), span=span)),
 }
 
 

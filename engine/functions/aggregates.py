@@ -2,7 +2,9 @@
 
 Each declares how agents pre-aggregate it (``partial``) and how the broker combines their
 answers (``merge``, ``finalize``): count → sum of counts, mean → sum and count, then sum / count.
-The quantiles have no partial step yet: agents ship the rows and the broker answers exactly.
+The quantiles declare the quantile points they read instead (``sketch_points``): agents ship a
+mergeable sketch of the values (engine/distributed/sketch.py, ±1% relative error), and
+``sketch_answer`` builds the answer from the values the broker reads at those points.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def _quantiles(e: pl.Expr) -> pl.Expr:
                       for k, q in zip(QUANTILE_KEYS, QUANTILE_VALUES, strict=True)])
 
 
+def _quantiles_answer(points: Sequence[pl.Expr]) -> pl.Expr:
+    """The px.quantiles struct from the values at QUANTILE_VALUES (as _quantiles builds it)."""
+    return pl.struct([p.alias(k) for k, p in zip(QUANTILE_KEYS, points, strict=True)])
+
+
 REGISTRY.add(AggregateFunction(
     "count", sig(*(f"{t} -> INT64" for t in _ANY)), "Number of rows in the group (non-null values).",
     semantic=no_semantic, category="aggregates", polars=lambda e: e.count().cast(pl.Int64),
@@ -69,12 +76,14 @@ REGISTRY.add(AggregateFunction(
     "quantiles", sig("FLOAT64 -> QUANTILES"),
     "p01, p10, p25, p50, p75, p90 and p99 of the values; take one with px.pluck_float64(col, 'p99').",
     semantic=_quantiles_semantic, category="aggregates", polars=_quantiles,
+    sketch_points=lambda: QUANTILE_VALUES, sketch_answer=_quantiles_answer,
     examples=("df.groupby('service').agg(lat=('latency', px.quantiles))",)))
 REGISTRY.add(AggregateFunction(
     "quantile", sig("FLOAT64 -> FLOAT64"),
     "The q-quantile of the values, linearly interpolated: ('latency', px.quantile, 0.99).",
     semantic=_keep, category="aggregates", params=(("q", float),),
     polars=lambda e, q: e.cast(pl.Float64).quantile(q, interpolation="linear"),
+    sketch_points=lambda q: (q,), sketch_answer=lambda points: points[0],
     examples=("df.groupby('req_path').agg(p99=('latency', px.quantile, 0.99))",)))
 REGISTRY.add(AggregateFunction(
     "any", sig("T -> T"),
