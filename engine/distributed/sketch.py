@@ -13,8 +13,8 @@ one of them. The rounding is monotone, so rounded values sort as the values do. 
 of magnitude below 1e-300 or above 1e300, infinities and NaN stay as they are (exact).
 
 **Exact or rounded** (decided per group, per agent, by :class:`SketchValues`): a group ships its
-exact values when it has at most ``EXACT_UP_TO`` (128) distinct values, or at most twice as many
-distinct values as occupied buckets; otherwise it ships bucket representatives. The agent then
+exact values when it has at most ``EXACT_UP_TO`` (128) rows on the agent; otherwise it ships bucket
+representatives. The agent then
 groups by (keys, value) and counts, so it ships at most one row per distinct (keys, value): never
 more rows than it read, at most ~115 rows per group and factor of ten between its smallest and
 largest magnitude (a few hundred for latencies), and exactly the group's values when rounding
@@ -65,7 +65,7 @@ __all__ = ["ACCURACY", "EXACT_UP_TO", "bucket", "SketchValues", "WeightedAggrega
 
 #: relative accuracy α of a bucket representative
 ACCURACY = 0.01
-#: a group with at most this many distinct values on an agent ships them exactly
+#: a group with at most this many rows on an agent ships its values exactly
 EXACT_UP_TO = 128
 #: magnitudes rounded into buckets; zero, smaller, larger and non-finite values stay exact
 _SMALLEST, _LARGEST = 1e-300, 1e300
@@ -87,7 +87,7 @@ def bucket(value: pl.Expr, accuracy: float = ACCURACY) -> pl.Expr:
 class SketchValues(Unary):
     """Add, for each (name, source) of ``values``, a FLOAT64 column ``name``: the source value,
     or its bucket representative in the groups (by ``groups``) that have more than
-    ``exact_up_to`` distinct values and more than twice as many as occupied buckets.
+    ``exact_up_to`` rows.
 
     With several values the rows are stacked, so that grouping by every value column does not
     cross them: the input rows with the first value (the others null), then for each further
@@ -181,13 +181,13 @@ class WeightedAggregate(Unary):
 def _lower_sketch_values(node: SketchValues, rec: Any) -> pl.LazyFrame:
     keys = list(node.groups)
     columns = []
+    # A group's row count decides (a cheap window; counting its distinct values per group was
+    # 4-5x slower than the whole sketch at 2.5M rows): few rows ship exactly.
+    rows = pl.len().over(keys) if keys else pl.len()
     for name, source in node.values:
         value = pl.col(source).cast(pl.Float64)
         rounded = bucket(value, node.accuracy)
-        distinct, buckets = value.n_unique(), rounded.n_unique()
-        if keys:
-            distinct, buckets = distinct.over(keys), buckets.over(keys)
-        exact = (distinct <= node.exact_up_to) | (distinct <= 2 * buckets)
+        exact = rows <= node.exact_up_to
         columns.append(pl.when(exact).then(value).otherwise(rounded).alias(name))
     lf = rec(node.input).with_columns(columns)
     if len(node.values) == 1:

@@ -39,7 +39,7 @@ and pruned on the agents::
 
 The quantiles pre-aggregate as a mergeable sketch (engine/distributed/sketch.py): agents group
 by the keys and each quantile's value — exact, or rounded to a 1% log bucket where a group has
-many distinct values — and count; the broker reads the quantiles from the merged counts::
+many rows — and count; the broker reads the quantiles from the merged counts::
 
     Aggregate[by=(svc); p99=quantile(latency, 0.99), n=count(latency)]
       Scan[http_events]
@@ -159,7 +159,7 @@ class _Local:
 def split(plan: Plan, *, exact_up_to: int = EXACT_UP_TO) -> DistributedPlan:
     """Cut an optimized plan into agent fragments and a broker plan (see the module doc).
 
-    A quantile's group with at most ``exact_up_to`` distinct values on an agent ships them
+    A quantile's group with at most ``exact_up_to`` rows on an agent ships its values
     exactly (see engine.distributed.sketch; a huge number makes every quantile exact, still at
     most one row per distinct value)."""
     splitter = _Splitter(exact_up_to)
