@@ -462,21 +462,14 @@ def agent(listen: str, node: str | None, demo: bool, data_dirs: tuple[str, ...],
           show_status: bool, debug: bool) -> None:
     """Run the agent: collectors fill a table store on this host; queries come over Flight."""
     if show_status:
-        from pxl.remote import connect
-
-        with connect(listen, token=token) as remote:
-            _print_status(remote.status())
-        return
+        return _show_status(listen, token)
     from pxl.agent.service import serve
 
-    if bool(tls_cert) != bool(tls_key):
-        raise _Usage("TLS needs both --tls-cert and --tls-key")
     if debug:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     serve(listen, node=node, demo=demo, data_dirs=data_dirs, collect=collect,
           budget_bytes=budget_mb << 20 if budget_mb else None, token=token,
-          tls=(Path(tls_cert).read_bytes(), Path(tls_key).read_bytes()) if tls_cert else None,
-          broker=broker_address, advertise=advertise,
+          tls=_tls(tls_cert, tls_key), broker=broker_address, advertise=advertise,
           tls_root=Path(tls_root).read_bytes() if tls_root else None,
           echo=lambda text: click.echo(text, err=True))
 
@@ -507,15 +500,10 @@ def broker(listen: str, agent_list: str, state_file: str | None, deadline_s: flo
            show_status: bool, debug: bool) -> None:
     """Run the broker: answers scripts from every agent (pxl run --connect BROKER)."""
     if show_status:
-        from pxl.remote import connect
-
-        with connect(listen, token=token) as remote:
-            _print_status(remote.status())
-        return
+        return _show_status(listen, token)
     from pxl.broker.service import serve_broker
 
-    if bool(tls_cert) != bool(tls_key):
-        raise _Usage("TLS needs both --tls-cert and --tls-key")
+    tls = _tls(tls_cert, tls_key)
     agents = tuple(a.strip() for a in agent_list.split(",") if a.strip())
     for a in agents:
         host, sep, port = a.rpartition(":")
@@ -527,9 +515,21 @@ def broker(listen: str, agent_list: str, state_file: str | None, deadline_s: flo
     if debug:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     serve_broker(listen, agents=agents, state_file=state_file, token=token,
-                 tls=(Path(tls_cert).read_bytes(), Path(tls_key).read_bytes()) if tls_cert else None,
-                 tls_root=Path(tls_root).read_bytes() if tls_root else None,
+                 tls=tls, tls_root=Path(tls_root).read_bytes() if tls_root else None,
                  deadline_s=deadline_s, echo=lambda text: click.echo(text, err=True))
+
+
+def _tls(cert: str | None, key: str | None) -> tuple[bytes, bytes] | None:
+    if bool(cert) != bool(key):
+        raise _Usage("TLS needs both --tls-cert and --tls-key")
+    return (Path(cert).read_bytes(), Path(key).read_bytes()) if cert and key else None
+
+
+def _show_status(listen: str, token: str | None) -> None:
+    from pxl.remote import connect
+
+    with connect(listen, token=token) as remote:
+        _print_status(remote.status())
 
 
 def _print_status(status: dict[str, Any]) -> None:

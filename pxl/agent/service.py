@@ -16,7 +16,7 @@ from pxl.agent.agent import Agent
 from pxl.agent.doctor import collectors_ready, format_checks, run_checks
 from pxl.agent.server import AgentServer
 
-__all__ = ["AgentError", "build_agent", "serve", "capture"]
+__all__ = ["AgentError", "build_agent", "serve", "capture", "stop_on_signals"]
 
 
 class AgentError(PxlError):
@@ -111,6 +111,15 @@ class _Heartbeat(threading.Thread):
                     return
 
 
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    """An event set by SIGINT/SIGTERM (when called on the main thread), or ``stop``."""
+    done = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+    return done
+
+
 def advertised(listen: str, advertise: str | None) -> str:
     """The address a broker should use for this agent."""
     if advertise:
@@ -141,10 +150,7 @@ def serve(listen: str, *, node: str | None = None, demo: bool = False,
         raise AgentError(f"cannot listen on {listen}: {str(exc).splitlines()[0]}",
                          hint="is another agent running there? choose another --listen port") \
             from None
-    done = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
+    done = stop_on_signals(stop)
     heartbeat: _Heartbeat | None = None
     try:
         agent.start()

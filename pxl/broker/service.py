@@ -6,7 +6,6 @@ Clients talk to a broker exactly as to an agent (``run``, ``status``; ``pxl run 
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from engine.errors import PxlError
 from pxl.agent.server import Endpoint, read_request
-from pxl.agent.service import AgentError
+from pxl.agent.service import AgentError, stop_on_signals
 from pxl.broker.broker import DEFAULT_DEADLINE_S, Broker
 from pxl.broker.registry import HEARTBEAT_S, Registry
 from pxl.remote import Remote
@@ -93,10 +92,7 @@ def serve_broker(listen: str, *, agents: tuple[str, ...] = (), state_file: str |
         raise AgentError(f"cannot listen on {listen}: {str(exc).splitlines()[0]}",
                          hint="is another broker running there? choose another --listen port") \
             from None
-    done = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
+    done = stop_on_signals(stop)
     try:
         broker.start()
         known = len(broker.registry.agents())
