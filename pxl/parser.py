@@ -1,7 +1,10 @@
 """PxL text → AST, with errors that name the construct and point at it.
 
-The grammar (``grammar/pxl.lark``) is loaded once, LALR with a basic lexer and an indentation
-post-lexer. The transformer builds :mod:`pxl.syntax` nodes, one small method per grammar alias.
+The grammar (``grammar/pxl.lark``) is loaded once by Lark (LALR, a basic lexer, an indentation
+post-lexer); its parse table drives the parse. The text is cut into tokens here, in one pass,
+exactly as lark's lexer and post-lexer would cut it, and fed to lark's LALR parser loop, or to
+lark-cython's compiled one when it is installed (the same table, the same results). A builder
+makes :mod:`pxl.syntax` nodes as rules are reduced, one small method per grammar alias.
 
 >>> parse("import px\\nx = 1 + 2\\n").body[1]
 Assign(target=Name(id='x'), value=BinOp(op='+', left=Const(value=1), right=Const(value=2)))
@@ -10,6 +13,7 @@ Assign(target=Name(id='x'), value=BinOp(op='+', left=Const(value=1), right=Const
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import threading
 from pathlib import Path
@@ -24,6 +28,16 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.indenter import DedentError, Indenter
+from lark.lexer import PatternStr
+from lark.parsers import lalr_parser_state as _lark_lalr
+from lark.parsers.lalr_analysis import IntParseTable, Shift
+
+try:  # lark's LALR parser loop compiled with Cython: optional, the same table and results
+    from lark_cython import lark_cython as _cy
+
+    _cy.ParseConf, _cy.ParserState.feed_token, _cy.Token  # noqa: B018 - the parts used here
+except (ImportError, AttributeError):  # pragma: no cover - no wheel for this platform
+    _cy = None
 
 from engine.errors import PxlSyntaxError, Span
 from pxl import syntax as S
@@ -72,6 +86,385 @@ def _lark() -> Lark:
 _PARSE_LOCK = threading.Lock()
 
 
+# ----------------------------------------------------------------------------------------------
+# Text → tokens → parser. Lark's own lexer and Indenter post-lexer cost as much as the LALR parse
+# (per token: a str-subclass Token made in Python, a step in each of two generators), so the
+# tokens are made here in one pass and fed straight into a LALR parser state: the same
+# terminals, tried in lark's order, and the same indentation tokens, in the order lark would
+# hand them over, up to the same error. ``_lark().parse`` (lark's own lexer, post-lexer and
+# parser loop) stays the reference the tests compare with.
+
+
+class _Token:
+    """A token for lark's pure-Python parser loop: what lark's Token holds, without being a str
+    (cheaper to make; the builder reads ``.value``)."""
+
+    __slots__ = ("type", "value", "start_pos", "line", "column", "end_line", "end_column",
+                 "end_pos")
+
+    def __init__(self, type_: str, value: str, start_pos: int, line: int, column: int,
+                 end_line: int | None = None, end_column: int | None = None,
+                 end_pos: int | None = None) -> None:
+        self.type = type_
+        self.value = value
+        self.start_pos = start_pos
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+        self.end_pos = end_pos
+
+    @classmethod
+    def new_borrow_pos(cls, type_: str, value: str, t: Any) -> _Token:
+        return cls(type_, value, t.start_pos, t.line, t.column, t.end_line, t.end_column,
+                   t.end_pos)
+
+    def __repr__(self) -> str:
+        return f"Token({self.type!r}, {self.value!r})"
+
+
+#: Every kind of token object the builder may be handed.
+_TOKENS: tuple[type, ...] = (Token, _Token) + ((_cy.Token,) if _cy is not None else ())
+
+
+class _Scanner:
+    """The grammar's terminals as one regex, tried in lark's order (priority, longest possible
+    match, longest definition, name); words the NAME terminal also matches (keywords) become
+    their own terminal after the match, as in lark.
+
+    Built for speed, with the same matches: the spaces before a token are part of its match
+    (group 1; no other terminal can start with one), each terminal is followed by an empty group
+    whose number names it (``lastindex``), and a terminal whose regex starts with a group or
+    alternatives is guarded by a lookahead for its possible first characters, so that the
+    regex engine skips it in one test (as it does by itself for one that starts with a
+    character or a set)."""
+
+    def __init__(self, lark: Lark) -> None:
+        conf = lark.lexer_conf
+        flags = conf.g_regex_flags
+        terminals = sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                         -len(t.pattern.value), t.name))
+        retype: dict[str, dict[str, str]] = {}  # terminal → {word: keyword terminal}
+        embedded = set()
+        for r in terminals:
+            if isinstance(r.pattern, PatternStr):
+                continue
+            for t in terminals:
+                if not isinstance(t.pattern, PatternStr) or t.priority != r.priority:
+                    continue
+                m = re.match(r.pattern.to_regexp(), t.pattern.value, flags)
+                if m and m.group(0) == t.pattern.value:
+                    retype.setdefault(r.name, {})[t.pattern.value] = t.name
+                    if t.pattern.flags <= r.pattern.flags:
+                        embedded.add(t.name)
+        if set(retype) - {"NAME"}:
+            raise RuntimeError(f"keywords of a terminal other than NAME: {retype}")
+        self.name_words = retype.get("NAME", {})
+        blank = "[\t \x0c]+"  # the %ignore'd spaces
+        ignore = set(conf.ignore)
+        spaces = [t.name for t in terminals if t.name in ignore and t.pattern.to_regexp() == blank]
+        if len(spaces) != 1:
+            raise RuntimeError("the grammar should %ignore spaces and tabs: /[\\t \\f]+/")
+        kept = [t for t in terminals if t.name not in embedded and t.name not in spaces]
+        # (terminal, what the tokenizer does with it) by the number of the group after it
+        self.kinds: list[tuple[str, int] | None] = [None, None]
+        parts = []
+        for t in kept:
+            regexp = t.pattern.to_regexp()
+            guard = _first_chars(regexp, flags)
+            parts.append(("" if guard is None else f"(?={guard})") + f"(?:{regexp})()")
+            self.kinds += [None] * re.compile(regexp, flags).groups
+            role = (_NEWLINE if t.name == _PxlIndenter.NL_type
+                    else _SKIP if t.name in ignore
+                    else _WORD if t.name == "NAME"  # never holds a new line
+                    else _LINES if _may_hold_newline(regexp)  # lines are counted in these
+                    else _OPEN_BRACKET if t.name in _PxlIndenter.OPEN_PAREN_types
+                    else _CLOSE_BRACKET if t.name in _PxlIndenter.CLOSE_PAREN_types
+                    else _PLAIN)
+            self.kinds.append((t.name, role))
+        self.regex = re.compile("([\t \x0c]*)(?:" + "|".join(parts) + ")", flags)
+        assert self.regex.groups + 1 == len(self.kinds)
+
+
+def _first_chars(regexp: str, flags: int) -> str | None:
+    """A character set (regex) holding every character a match of ``regexp`` can start with;
+    None when the regex starts with a character or a set already, or when it is not simple
+    enough to tell (no guard: slower, not different)."""
+    try:
+        from re import _constants as C  # noqa: N812
+        from re import _parser
+    except ImportError:  # pragma: no cover - CPython has them since 3.11
+        return None
+    if flags & (re.IGNORECASE | re.LOCALE):
+        return None
+    categories = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D",
+                  C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W",
+                  C.CATEGORY_SPACE: r"\s", C.CATEGORY_NOT_SPACE: r"\S"}
+    found: list[str] = []
+
+    class Unknown(Exception):
+        pass
+
+    def sequence(items: Any) -> bool:  # True if it can match the empty string
+        return all(item(op, av) for op, av in items)
+
+    def item(op: Any, av: Any) -> bool:
+        if op is C.LITERAL:
+            found.append(re.escape(chr(av)))
+            return False
+        if op is C.IN:
+            for in_op, in_av in av:
+                if in_op is C.LITERAL:
+                    found.append(re.escape(chr(in_av)))
+                elif in_op is C.RANGE:
+                    found.append(re.escape(chr(in_av[0])) + "-" + re.escape(chr(in_av[1])))
+                elif in_op is C.CATEGORY and in_av in categories:
+                    found.append(categories[in_av])
+                else:  # a negated set, say
+                    raise Unknown
+            return False
+        if op is C.BRANCH:
+            return any([sequence(branch) for branch in av[1]])  # every branch: a list
+        if op is C.SUBPATTERN:
+            if av[1] & (re.IGNORECASE | re.LOCALE):
+                raise Unknown
+            return sequence(av[3])
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            return sequence(av[2]) or av[0] == 0
+        if op is C.ATOMIC_GROUP:
+            return sequence(av)
+        if op in (C.AT, C.ASSERT, C.ASSERT_NOT):  # match no character
+            return True
+        raise Unknown
+
+    try:
+        parsed = _parser.parse(regexp, flags)
+        if parsed.data and parsed.data[0][0] in (C.LITERAL, C.IN):
+            return None
+        if sequence(parsed.data):
+            return None  # could match nothing
+    except (Unknown, re.error, TypeError, IndexError, AttributeError):
+        return None
+    return "[" + "".join(dict.fromkeys(found)) + "]"
+
+
+def _may_hold_newline(regexp: str) -> bool:
+    return "\n" in regexp or "\\n" in regexp or "\\s" in regexp or "[^" in regexp \
+        or ("(?s" in regexp and "." in regexp)
+
+
+# Roles of terminals in the tokenizer.
+_PLAIN, _WORD, _OPEN_BRACKET, _CLOSE_BRACKET, _LINES, _SKIP, _NEWLINE = range(7)
+
+
+def _tokens(text: str, Tok: Any) -> tuple[list[Any], Exception | None]:
+    """The tokens lark's lexer and the Indenter post-lexer would hand the parser, in order, and
+    the error they would raise after the last of them (None if the text lexes)."""
+    scan = _scanner()
+    kinds = scan.kinds
+    retype_name = scan.name_words
+    out: list[Any] = []
+    append = out.append
+    match = scan.regex.scanner(text).match
+    line, line_start, pos = 1, 0, 0
+    depth = 0  # brackets open
+    indents = [0]
+    dropped = None  # the last new line dropped inside brackets
+    while (m := match()) is not None:
+        kind, role = kinds[m.lastindex]  # type: ignore[misc]
+        start = m.end(1)
+        pos = m.end()
+        value = text[start:pos]
+        if role == _PLAIN:
+            column = start - line_start + 1
+            append(Tok(kind, value, start, line, column, line, column + pos - start, pos))
+            continue
+        if role == _WORD:
+            column = start - line_start + 1
+            append(Tok(retype_name.get(value, kind), value, start, line, column, line,
+                       column + pos - start, pos))
+            continue
+        if role == _OPEN_BRACKET or role == _CLOSE_BRACKET:
+            depth += 1 if role == _OPEN_BRACKET else -1
+            column = start - line_start + 1
+            append(Tok(kind, value, start, line, column, line, column + pos - start, pos))
+            continue
+        # terminals that may span lines: count them
+        first_line, column = line, start - line_start + 1
+        if "\n" in value:
+            line += value.count("\n")
+            line_start = start + value.rindex("\n") + 1
+        if role == _SKIP:
+            continue
+        tok = Tok(kind, value, start, first_line, column, line, pos - line_start + 1, pos)
+        if role != _NEWLINE:
+            append(tok)
+            continue
+        # The Indenter: new lines inside brackets vanish; otherwise the indentation of the line
+        # after the last new line opens one block or closes some.
+        if depth > 0:
+            dropped = tok
+            continue
+        append(tok)
+        spaces = value[value.rfind("\n") + 1:]
+        width = spaces.count(" ") + spaces.count("\t") * _PxlIndenter.tab_len
+        if width > indents[-1]:
+            indents.append(width)
+            append(Tok.new_borrow_pos("_INDENT", spaces, tok))
+            continue
+        while width < indents[-1]:
+            indents.pop()
+            append(Tok.new_borrow_pos("_DEDENT", spaces, tok))
+        if width != indents[-1]:
+            return out, DedentError(f"Unexpected dedent to column {width}. Expected dedent to "
+                                    f"{indents[-1]}")
+    if pos < len(text):  # no terminal matches here (after any spaces)
+        at = pos + len(text[pos:]) - len(text[pos:].lstrip("\t \x0c"))
+        return out, UnexpectedCharacters(text, at, line, at - line_start + 1)
+    if len(indents) > 1:  # close the blocks still open, at the last token lexed
+        last = out[-1] if out else None
+        if dropped is not None and (last is None or dropped.start_pos > last.start_pos):
+            last = dropped
+        for _ in indents[1:]:
+            append(Tok.new_borrow_pos("_DEDENT", "", last) if last is not None
+                   else Tok("_DEDENT", "", 0, 0, 0, 0, 0, 0))
+    return out, None
+
+
+def _run(text: str, loop: str) -> S.Module:
+    """Feed the tokens into a fresh LALR parser state of one of the parser loops: "cython"
+    (lark-cython's) or "python" (lark's), the same table and callbacks, which build the AST. The
+    third, "lark", is lark's whole pipeline (lexer, post-lexer, parser): the reference."""
+    if loop == "lark":
+        return _lark().parse(text)  # type: ignore[return-value]
+    conf, state_class, Tok = _machine(loop == "cython")
+    tokens, error = _tokens(text, Tok)
+    state = state_class(conf, None)
+    feed = state.feed_token
+    for tok in tokens:
+        feed(tok)
+    if error is not None:
+        raise error
+    end = Tok.new_borrow_pos("$END", "", tokens[-1]) if tokens else Tok("$END", "", 0, 1, 1)
+    return feed(end, True)
+
+
+@functools.cache
+def _scanner() -> _Scanner:
+    return _Scanner(_lark())
+
+
+@functools.cache
+def _machine(cython: bool) -> tuple[Any, type, type]:
+    """(parse configuration, parser-state class, token class) for one parser loop.
+
+    Lark's parse table, with each rule replaced by a plain object (the loop looks every reduced
+    rule up in the callbacks: lark's rules hash and compare in Python, these by identity), and
+    callbacks that do what lark's tree builder does with this grammar and these options
+    (keep_all_tokens, maybe_placeholders, an inline transformer) in fewer calls."""
+    lark = _lark()
+    table = lark.parser.parser._parse_table  # type: ignore[attr-defined]
+    plain: dict[Any, _Rule] = {}
+    states = {}
+    for state, actions in table.states.items():
+        row = {}
+        for symbol, (action, arg) in actions.items():
+            if action is not Shift:
+                if arg not in plain:
+                    plain[arg] = _Rule(arg)
+                arg = plain[arg]
+            row[symbol] = (action, arg)
+        states[state] = row
+    table = IntParseTable(states, table.start_states, table.end_states)
+    callbacks = {r: _callback(r) for r in plain.values()}
+    if cython:
+        if _cy is None:
+            raise RuntimeError("lark-cython is not installed")
+        return _cy.ParseConf(table, callbacks, "start"), _cy.ParserState, _cy.Token
+    return _lark_lalr.ParseConf(table, callbacks, "start"), _lark_lalr.ParserState, _Token
+
+
+def _as_is(children: list[Any]) -> list[Any]:
+    return children
+
+
+def _one_or_build(build: Any, children: list[Any]) -> Any:
+    return children[0] if len(children) == 1 else build(children)
+
+
+class _Rule:
+    """A grammar rule as the parser loop needs it (hashed by identity)."""
+
+    __slots__ = ("origin", "expansion", "alias", "options")
+
+    def __init__(self, rule: Any) -> None:
+        self.origin, self.expansion = rule.origin, rule.expansion
+        self.alias, self.options = rule.alias, rule.options
+
+
+def _callback(rule: _Rule) -> Any:
+    """What lark's ParseTreeBuilder would make for ``rule``: children → value. Rules named
+    ``_x`` (and lark's generated ``__x_star_n``) are spliced into their parent's children,
+    optional parts missing from the text are None, a ``?rule`` with one child is that child."""
+    expansion = rule.expansion
+    empty = rule.options.empty_indices
+    if empty:  # where optional parts were left out: how many Nones before each child
+        nones = [len(run) for run in "".join(str(int(b)) for b in empty).split("0")]
+    else:
+        nones = [0] * (len(expansion) + 1)
+    plan = [(i, not sym.is_term and sym.name.startswith("_"), nones[i])
+            for i, sym in enumerate(expansion)]
+    after = nones[len(expansion)]
+    inline = rule.options.expand1 and not rule.alias  # ?rule: one child is passed on as is
+    if inline and len(expansion) == 1 and not empty and not plan[0][1]:
+        return operator.itemgetter(0)
+    name = rule.alias or rule.options.template_source or rule.origin.name
+    build = getattr(_BUILDER, name, None)
+    if build is None:
+        if not rule.origin.name.startswith("_"):  # lark would make a Tree: not in this grammar
+            raise RuntimeError(f"the AST builder has no method for rule {name!r}")
+        build = _as_is  # a spliced rule: its children, as a list
+    if inline:
+        build = functools.partial(_one_or_build, build)
+    if not empty and not any(splice for _, splice, _ in plan):
+        return list if build is _as_is else build  # (a copy of the parser's fresh slice)
+    # The common shapes, then any. A spliced first child's list is extended in place (lark does
+    # the same): left-recursive repetitions stay linear.
+    shape = [(splice, none) for _, splice, none in plan] + [after]
+    if shape == [(True, 0), 0]:  # _rule: _other
+        return operator.itemgetter(0) if build is _as_is else lambda c: build(c[0])
+    if shape == [(True, 0), (True, 0), 0]:  # __rule_plus: __rule_plus _other
+
+        def joined(c: list[Any]) -> Any:
+            out = c[0]
+            out += c[1]
+            return build(out)
+
+        return joined
+
+    def shaped(children: list[Any]) -> Any:
+        out: list[Any] | None = None
+        for i, splice, none in plan:
+            if splice and none == 0 and out is None:
+                out = children[i]
+                continue
+            if out is None:
+                out = []
+            if none:
+                out += [None] * none
+            if splice:
+                out += children[i]
+            else:
+                out.append(children[i])
+        if out is None:
+            out = []
+        if after:
+            out += [None] * after
+        return build(out)
+
+    return shaped
+
+
 def decode_source(data: bytes, filename: str = "<script>") -> str:
     """Bytes of a script → text; invalid UTF-8 is a syntax error at the first bad byte."""
     try:
@@ -101,13 +494,15 @@ def parse(source: str, filename: str = "<script>") -> S.Module:
 _CACHE_MAX_CHARS = 100_000
 
 
-def _parse(source: str, filename: str) -> S.Module:
+def _parse(source: str, filename: str, loop: str | None = None) -> S.Module:
+    """Parse without the cache. ``loop`` (see _run) is for the tests; by default lark-cython's
+    when it is installed, else lark's: the same trees and errors, the first faster."""
     _check_limits(source, filename)
     text = source if source.endswith("\n") else source + "\n"
     try:
         with _PARSE_LOCK:  # the builder is shared: it names the file in the spans it makes
             _BUILDER.f = filename
-            return _lark().parse(text)  # type: ignore[return-value]
+            return _run(text, loop or ("cython" if _cy is not None else "python"))
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename).with_source(source) from None
     except DedentError:
@@ -346,12 +741,33 @@ def _unclosed(text: str, upto: int, filename: str) -> PxlSyntaxError | None:
 _VALUE_TOKENS = frozenset({"NAME", "DEC_NUMBER", "HEX_NUMBER", "FLOAT_NUMBER", "STRING", "COMP_OP"})
 
 
-def _tok_span(filename: str, tok: Token) -> Span:
+def _tok_span(filename: str, tok: Any) -> Span:
     return Span(filename, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
+# Spans from the first to the last child of a rule, when their kinds (token or node) are known:
+# what _Builder._s finds by looking.
+def _toks_span(filename: str, first: Any, last: Any) -> Span:
+    return Span(filename, first.line, first.column, last.end_line, last.end_column)
+
+
+def _nodes_span(filename: str, first: S.Node, last: S.Node) -> Span:
+    a, b = first.span, last.span
+    return Span(filename, a.line, a.col, b.end_line or b.line, b.end_col or b.col)
+
+
+def _tok_node_span(filename: str, first: Any, last: S.Node) -> Span:
+    b = last.span
+    return Span(filename, first.line, first.column, b.end_line or b.line, b.end_col or b.col)
+
+
+def _node_tok_span(filename: str, first: S.Node, last: Any) -> Span:
+    a = first.span
+    return Span(filename, a.line, a.col, last.end_line, last.end_column)
+
+
 def _start(x: Any) -> tuple[int, int] | None:
-    if isinstance(x, Token):
+    if isinstance(x, _TOKENS):
         return x.line, x.column
     if isinstance(x, S.Node):
         return x.span.line, x.span.col
@@ -363,7 +779,7 @@ def _start(x: Any) -> tuple[int, int] | None:
 
 
 def _end(x: Any) -> tuple[int, int] | None:
-    if isinstance(x, Token):
+    if isinstance(x, _TOKENS):
         return x.end_line, x.end_column
     if isinstance(x, S.Node):
         return x.span.end_line or x.span.line, x.span.end_col or x.span.col
@@ -376,7 +792,7 @@ def _end(x: Any) -> tuple[int, int] | None:
 
 def _values(items: list[Any]) -> list[Any]:
     """The children that mean something: nodes, value tokens and empty optionals (None)."""
-    return [i for i in items if not isinstance(i, Token) or i.type in _VALUE_TOKENS]
+    return [i for i in items if not isinstance(i, _TOKENS) or i.type in _VALUE_TOKENS]
 
 
 class _Builder(Transformer):
@@ -416,23 +832,27 @@ class _Builder(Transformer):
         return ((self._name(name), self._name(alias) if alias else None), name)
 
     def dotted_name(self, items):
-        return [i for i in items if isinstance(i, Token) and i.type == "NAME"]
+        return [i for i in items if isinstance(i, _TOKENS) and i.type == "NAME"]
 
-    def assign(self, items):
-        target, value = _values(items)
+    def assign(self, items):  # expr "=" expr
+        target, _, value = items
         if not isinstance(target, S.Name | S.Attribute | S.Subscript):
             raise PxlSyntaxError("cannot assign to this expression", target.span,
                                  hint="assign to a name, df.column or df['column']")
-        return _shallow(S.Assign(target, value, span=self._s(items)))
+        return _shallow(S.Assign(target, value, span=_nodes_span(self.f, target, value)))
 
     def expr_stmt(self, items):
-        return _shallow(S.ExprStmt(items[0], span=self._s(items)))
+        expr = items[0]
+        return _shallow(S.ExprStmt(expr, span=_nodes_span(self.f, expr, expr)))
 
-    def return_stmt(self, items):
-        return _shallow(S.Return(_values(items)[0], span=self._s(items)))
+    def return_stmt(self, items):  # "return" [expr]
+        keyword, value = items
+        span = _tok_node_span(self.f, keyword, value) if value is not None \
+            else _tok_span(self.f, keyword)
+        return _shallow(S.Return(value, span=span))
 
     def pass_stmt(self, items):
-        return S.Pass(span=self._s(items))
+        return S.Pass(span=_tok_span(self.f, items[0]))
 
     def funcdef(self, items):  # "def" NAME "(" [params] ")" ["->" expr] ":" suite
         name, params, returns, body = items[1], items[3], items[6], items[-1]
@@ -466,37 +886,41 @@ class _Builder(Transformer):
     def atom(self, items):  # a parenthesised expression
         return _values(items)[0]
 
+    # Binary operators get [left, operator, right]; unary ones [operator, operand].
     def or_(self, items):
-        left, right = _values(items)
-        return S.BoolOp("or", left, right, span=self._s(items))
+        left, _, right = items
+        return S.BoolOp("or", left, right, span=_nodes_span(self.f, left, right))
 
     def and_(self, items):
-        left, right = _values(items)
-        return S.BoolOp("and", left, right, span=self._s(items))
+        left, _, right = items
+        return S.BoolOp("and", left, right, span=_nodes_span(self.f, left, right))
 
     def not_(self, items):
-        return S.Not(_values(items)[0], span=self._s(items))
+        keyword, operand = items
+        return S.Not(operand, span=_tok_node_span(self.f, keyword, operand))
 
     def compare(self, items):
         left, op, right = items
-        return S.Compare(str(op), left, right, span=self._s(items))
+        return S.Compare(op.value, left, right, span=_nodes_span(self.f, left, right))
 
     def _bin(op: str):  # noqa: N805 - a method factory used in the class body
         def method(self, items):
-            left, right = _values(items)
-            return S.BinOp(op, left, right, span=self._s(items))
+            left, _, right = items
+            return S.BinOp(op, left, right, span=_nodes_span(self.f, left, right))
         return method
 
     add, sub, mul, div, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("%")
 
     def neg(self, items):
-        return S.UnaryOp("-", _values(items)[0], span=self._s(items))
+        sign, operand = items
+        return S.UnaryOp("-", operand, span=_tok_node_span(self.f, sign, operand))
 
     def pos(self, items):
-        return S.UnaryOp("+", _values(items)[0], span=self._s(items))
+        sign, operand = items
+        return S.UnaryOp("+", operand, span=_tok_node_span(self.f, sign, operand))
 
-    def call(self, items):
-        func, arguments = _values(items)
+    def call(self, items):  # expr "(" [arguments] ")"
+        func, _, arguments, close = items
         args: list[S.Expr] = []
         keywords: list[S.Keyword] = []
         for a in arguments or ():
@@ -509,59 +933,69 @@ class _Builder(Transformer):
                                      hint="put positional arguments first")
             else:
                 args.append(a)
-        return S.Call(func, tuple(args), tuple(keywords), span=self._s(items))
+        return S.Call(func, tuple(args), tuple(keywords), span=_node_tok_span(self.f, func, close))
 
-    def arguments(self, items):
-        return [i for i in _values(items) if i is not None]
+    def arguments(self, items):  # argument ("," argument)* [","]
+        return [i for i in items if isinstance(i, S.Node)]
 
-    def kwarg(self, items):
-        name, value = _values(items)
-        return S.Keyword(self._name(name), value, span=self._s(items))
+    def kwarg(self, items):  # NAME "=" expr
+        name, _, value = items
+        return S.Keyword(self._name(name), value, span=_tok_node_span(self.f, name, value))
 
-    def subscript(self, items):
-        value, index = _values(items)
-        return S.Subscript(value, index, span=self._s(items))
+    def subscript(self, items):  # expr "[" expr "]"
+        value, _, index, close = items
+        return S.Subscript(value, index, span=_node_tok_span(self.f, value, close))
 
-    def getattr(self, items):
-        value, name = _values(items)
-        return S.Attribute(value, self._name(name), span=self._s(items))
+    def getattr(self, items):  # expr "." NAME
+        value, _, name = items
+        return S.Attribute(value, self._name(name), span=_node_tok_span(self.f, value, name))
 
+    # Literals and names get their token(s).
     def name(self, items):
-        return S.Name(self._name(items[0]), span=self._s(items))
+        tok = items[0]
+        return S.Name(self._name(tok), span=_tok_span(self.f, tok))
 
     def int_(self, items):
-        return S.Const(int(str(items[0]).replace("_", ""), 0), span=self._s(items))
+        tok = items[0]
+        return S.Const(int(tok.value.replace("_", ""), 0), span=_tok_span(self.f, tok))
 
     def float_(self, items):
-        return S.Const(float(str(items[0]).replace("_", "")), span=self._s(items))
+        tok = items[0]
+        return S.Const(float(tok.value.replace("_", "")), span=_tok_span(self.f, tok))
 
     def string(self, items):
-        return S.Const("".join(_unescape(t, self.f) for t in items), span=self._s(items))
+        first, last = items[0], items[-1]
+        span = Span(self.f, first.line, first.column, last.end_line, last.end_column)
+        return S.Const("".join(_unescape(t, self.f) for t in items), span=span)
 
     def none(self, items):
-        return S.Const(None, span=self._s(items))
+        return S.Const(None, span=_tok_span(self.f, items[0]))
 
     def true(self, items):
-        return S.Const(True, span=self._s(items))
+        return S.Const(True, span=_tok_span(self.f, items[0]))
 
     def false(self, items):
-        return S.Const(False, span=self._s(items))
+        return S.Const(False, span=_tok_span(self.f, items[0]))
 
+    # Brackets: the first and last children are the opening and closing tokens.
     def tuple_(self, items):
-        return S.TupleExpr(tuple(i for i in _values(items) if i is not None), span=self._s(items))
+        return S.TupleExpr(tuple(i for i in _values(items) if i is not None),
+                           span=_toks_span(self.f, items[0], items[-1]))
 
     def list_(self, items):
-        return S.ListExpr(tuple(i for i in _values(items) if i is not None), span=self._s(items))
+        return S.ListExpr(tuple(i for i in _values(items) if i is not None),
+                          span=_toks_span(self.f, items[0], items[-1]))
 
     def dict_(self, items):
-        return S.DictExpr(tuple(i for i in _values(items) if i is not None), span=self._s(items))
+        return S.DictExpr(tuple(i for i in _values(items) if i is not None),
+                          span=_toks_span(self.f, items[0], items[-1]))
 
     def pair(self, items):
         key, value = _values(items)
         return (key, value)
 
     def _name(self, tok: Token) -> str:
-        name = str(tok)
+        name = tok.value
         if name.startswith("__"):
             raise PxlSyntaxError(f"names starting with '__' are reserved: {name!r}",
                                  _tok_span(self.f, tok), hint="choose another name")
@@ -571,7 +1005,12 @@ class _Builder(Transformer):
 
 def _shallow(stmt: S.Stmt) -> S.Stmt:
     """The statement, if its expressions nest at most MAX_EXPR_DEPTH deep (later stages walk
-    them recursively); found without recursion."""
+    them recursively); found without recursion. Each level of nesting has a token of its own
+    (a name, an operator, a bracket, ...), so a statement on one line shorter than the limit
+    needs no walk."""
+    span = stmt.span
+    if span.end_line == span.line and span.end_col - span.col <= MAX_EXPR_DEPTH:  # type: ignore[operator]
+        return stmt
     stack = [(c, 1) for c in S.children(stmt)]
     while stack:
         node, depth = stack.pop()
@@ -584,7 +1023,7 @@ def _shallow(stmt: S.Stmt) -> S.Stmt:
 
 
 def _dotted(tokens: list[Token]) -> str:
-    return ".".join(str(t) for t in tokens)
+    return ".".join(t.value for t in tokens)
 
 
 _BUILDER = _Builder()
@@ -596,8 +1035,8 @@ _ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-
                         re.S)
 
 
-def _unescape(tok: Token, filename: str) -> str:
-    text = str(tok)
+def _unescape(tok: Any, filename: str) -> str:
+    text = tok.value
     prefix = ""
     while text[0] not in "\"'":
         prefix += text[0].lower()
