@@ -272,6 +272,20 @@ def test_bundled_scripts_through_the_broker(cluster, slices):
     assert checked >= 5
 
 
+def test_partials_cross_the_wire_small(cluster, slices):
+    """A grouped aggregate: each agent sends at most one row per group, and the Arrow it sends
+    carries no shared string buffers (Polars' newer string layout would drag them along)."""
+    broker, agents = cluster
+    source = SCRIPTS["errors"]
+    with pxl.connect(broker) as remote:
+        got = remote.run(source, now=DEMO_NOW)
+        figures = remote.status()["last_query"]
+    groups = got["output"].height
+    assert 0 < sum(figures["rows_received"].values()) <= groups * len(agents)
+    raw = slices[1].frame("http_events").to_arrow().nbytes
+    assert figures["bytes_received"] < 200 * groups * len(agents) < raw / 10, (figures, raw)
+
+
 def test_get_agent_status_and_tables_through_the_broker(cluster, slices):
     broker, agents = cluster
     with pxl.connect(broker) as remote:
