@@ -287,18 +287,32 @@ def _emit(outputs: list[Any], fmt: str, out_path: str | None, max_rows: int,
 @click.option("--physical", is_flag=True, help="Also print the Polars plan of each output.")
 @click.option("--unoptimized", is_flag=True, help="The plan as compiled, before the optimizer.")
 @click.option("--distributed", is_flag=True, help="The agent and broker fragments of the plan.")
+@click.option("--connect", "connect_to", metavar="HOST:PORT",
+              help="Plan against the tables of a pxl agent or broker (nothing runs).")
+@click.option("--token", envvar="PXL_TOKEN", help="Its bearer token (or $PXL_TOKEN).")
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def explain(script: str, demo: bool, data_dirs: tuple[str, ...], table_specs: tuple[str, ...],
             now_text: str | None, debug: bool, physical: bool, unoptimized: bool,
-            distributed: bool, script_args: tuple[str, ...]) -> None:
+            distributed: bool, connect_to: str | None, token: str | None,
+            script_args: tuple[str, ...]) -> None:
     """Print the optimized plan of SCRIPT (arguments after --, as for run)."""
     from pxl.api import explain as explain_script
 
     loaded = _read_script(script)
     values = _script_args(loaded, script_args)
     now = _now(now_text)
-    catalog = _catalog(demo, data_dirs, table_specs, now)
+    if connect_to:
+        from pxl.remote import RemoteCatalog, connect
+
+        if demo or data_dirs or table_specs:
+            raise _Usage("--connect plans against its tables: drop --demo/--data/--table")
+        if physical:
+            raise _Usage("--physical needs the tables here: drop --connect or --physical")
+        with connect(connect_to, token=token) as remote:
+            catalog: Any = RemoteCatalog(remote)
+    else:
+        catalog = _catalog(demo, data_dirs, table_specs, now)
     click.echo(explain_script(loaded.source, catalog=catalog, now=now, filename=loaded.filename,
                               optimized=not unoptimized, physical=physical, args=values,
                               vis=loaded.vis, distributed=distributed))

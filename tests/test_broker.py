@@ -306,6 +306,10 @@ def test_cli_through_the_broker(cluster, cli):
     r = cli("run", "examples/errors_by_path.pxl", "--connect", broker, "-o", "json")
     assert r.code == 0, r.err
     assert "warning" not in r.err
+    r = cli("explain", "examples/errors_by_path.pxl", "--connect", broker, "--distributed")
+    assert r.code == 0, r.err
+    assert "== agent fragment f0: every agent with http_events ==" in r.out
+    assert "Exchange[f0]" in r.out
     r = cli("broker", "--listen", broker, "--status")
     assert r.code == 0 and "agent0" in r.out and "up" in r.out
 
