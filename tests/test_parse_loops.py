@@ -149,6 +149,30 @@ def test_random_edits_give_the_reference_outcome(base, edits):
     _check(text)
 
 
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_fast_table_fails_where_the_exact_one_does(loop):
+    """The fast table skips states that only pass a value on: it must accept the same scripts,
+    build the same trees, and fail at the same token (its error is then taken from the exact
+    table, so that the expected tokens named in the hint are the same)."""
+    from lark.exceptions import UnexpectedToken
+
+    exact, fast, state_class, Tok = P._machine(loop == "cython")
+
+    def feed(conf, tokens, error):
+        try:
+            return ("tree", _dump(P._feed(conf, state_class, Tok, tokens, error)))
+        except UnexpectedToken as exc:
+            return ("unexpected", exc.token.start_pos, exc.token.type)
+        except Exception as exc:  # noqa: BLE001 - the builder's errors, lexing errors
+            return (type(exc).__name__, str(exc))
+
+    for text in SOURCES:
+        if "\0" in text or len(text) > P.MAX_SOURCE_CHARS:
+            continue
+        tokens, error = P._tokens(text if text.endswith("\n") else text + "\n", Tok)
+        assert feed(fast, tokens, error) == feed(exact, tokens, error), text
+
+
 def _token_fields(t):
     return (t.type, t.value, t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
 
