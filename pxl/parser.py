@@ -859,6 +859,16 @@ def _values(items: list[Any]) -> list[Any]:
     return [i for i in items if not isinstance(i, _TOKENS) or i.type in _VALUE_TOKENS]
 
 
+# The nodes the builder makes most, through S.maker: make(span, *fields), faster.
+_Name, _Attribute, _Const, _Call, _Keyword = (
+    S.maker(S.Name), S.maker(S.Attribute), S.maker(S.Const), S.maker(S.Call), S.maker(S.Keyword))
+_BinOp, _Compare, _BoolOp, _UnaryOp, _Not, _Subscript = (
+    S.maker(S.BinOp), S.maker(S.Compare), S.maker(S.BoolOp), S.maker(S.UnaryOp), S.maker(S.Not),
+    S.maker(S.Subscript))
+_Assign, _ExprStmt, _Return, _Param = (
+    S.maker(S.Assign), S.maker(S.ExprStmt), S.maker(S.Return), S.maker(S.Param))
+
+
 class _Builder(Transformer):
     """Makes AST nodes while lark parses: one small method per grammar alias. Each gets all the
     children of its rule (punctuation included) and takes its span from the first and last."""
@@ -903,17 +913,17 @@ class _Builder(Transformer):
         if not isinstance(target, S.Name | S.Attribute | S.Subscript):
             raise PxlSyntaxError("cannot assign to this expression", target.span,
                                  hint="assign to a name, df.column or df['column']")
-        return _shallow(S.Assign(target, value, span=_nodes_span(self.f, target, value)))
+        return _shallow(_Assign(_nodes_span(self.f, target, value), target, value))
 
     def expr_stmt(self, items):
         expr = items[0]
-        return _shallow(S.ExprStmt(expr, span=_nodes_span(self.f, expr, expr)))
+        return _shallow(_ExprStmt(_nodes_span(self.f, expr, expr), expr))
 
     def return_stmt(self, items):  # "return" [expr]
         keyword, value = items
         span = _tok_node_span(self.f, keyword, value) if value is not None \
             else _tok_span(self.f, keyword)
-        return _shallow(S.Return(value, span=span))
+        return _shallow(_Return(span, value))
 
     def pass_stmt(self, items):
         return S.Pass(span=_tok_span(self.f, items[0]))
@@ -941,7 +951,7 @@ class _Builder(Transformer):
 
     def param(self, items):  # NAME [":" expr] ["=" expr]
         name, annotation, default = items[0], items[2], items[4]
-        return S.Param(self._name(name), annotation, default, span=self._s(items))
+        return _Param(self._s(items), self._name(name), annotation, default)
 
     def suite(self, items):
         return [i for i in items if isinstance(i, S.Stmt)]
@@ -953,35 +963,35 @@ class _Builder(Transformer):
     # Binary operators get [left, operator, right]; unary ones [operator, operand].
     def or_(self, items):
         left, _, right = items
-        return S.BoolOp("or", left, right, span=_nodes_span(self.f, left, right))
+        return _BoolOp(_nodes_span(self.f, left, right), "or", left, right)
 
     def and_(self, items):
         left, _, right = items
-        return S.BoolOp("and", left, right, span=_nodes_span(self.f, left, right))
+        return _BoolOp(_nodes_span(self.f, left, right), "and", left, right)
 
     def not_(self, items):
         keyword, operand = items
-        return S.Not(operand, span=_tok_node_span(self.f, keyword, operand))
+        return _Not(_tok_node_span(self.f, keyword, operand), operand)
 
     def compare(self, items):
         left, op, right = items
-        return S.Compare(op.value, left, right, span=_nodes_span(self.f, left, right))
+        return _Compare(_nodes_span(self.f, left, right), op.value, left, right)
 
     def _bin(op: str):  # noqa: N805 - a method factory used in the class body
         def method(self, items):
             left, _, right = items
-            return S.BinOp(op, left, right, span=_nodes_span(self.f, left, right))
+            return _BinOp(_nodes_span(self.f, left, right), op, left, right)
         return method
 
     add, sub, mul, div, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("%")
 
     def neg(self, items):
         sign, operand = items
-        return S.UnaryOp("-", operand, span=_tok_node_span(self.f, sign, operand))
+        return _UnaryOp(_tok_node_span(self.f, sign, operand), "-", operand)
 
     def pos(self, items):
         sign, operand = items
-        return S.UnaryOp("+", operand, span=_tok_node_span(self.f, sign, operand))
+        return _UnaryOp(_tok_node_span(self.f, sign, operand), "+", operand)
 
     def call(self, items):  # expr "(" [arguments] ")"
         func, _, arguments, close = items
@@ -997,49 +1007,49 @@ class _Builder(Transformer):
                                      hint="put positional arguments first")
             else:
                 args.append(a)
-        return S.Call(func, tuple(args), tuple(keywords), span=_node_tok_span(self.f, func, close))
+        return _Call(_node_tok_span(self.f, func, close), func, tuple(args), tuple(keywords))
 
     def arguments(self, items):  # argument ("," argument)* [","]
         return [i for i in items if isinstance(i, S.Node)]
 
     def kwarg(self, items):  # NAME "=" expr
         name, _, value = items
-        return S.Keyword(self._name(name), value, span=_tok_node_span(self.f, name, value))
+        return _Keyword(_tok_node_span(self.f, name, value), self._name(name), value)
 
     def subscript(self, items):  # expr "[" expr "]"
         value, _, index, close = items
-        return S.Subscript(value, index, span=_node_tok_span(self.f, value, close))
+        return _Subscript(_node_tok_span(self.f, value, close), value, index)
 
     def getattr(self, items):  # expr "." NAME
         value, _, name = items
-        return S.Attribute(value, self._name(name), span=_node_tok_span(self.f, value, name))
+        return _Attribute(_node_tok_span(self.f, value, name), value, self._name(name))
 
     # Literals and names get their token(s).
     def name(self, items):
         tok = items[0]
-        return S.Name(self._name(tok), span=_tok_span(self.f, tok))
+        return _Name(_tok_span(self.f, tok), self._name(tok))
 
     def int_(self, items):
         tok = items[0]
-        return S.Const(int(tok.value.replace("_", ""), 0), span=_tok_span(self.f, tok))
+        return _Const(_tok_span(self.f, tok), int(tok.value.replace("_", ""), 0))
 
     def float_(self, items):
         tok = items[0]
-        return S.Const(float(tok.value.replace("_", "")), span=_tok_span(self.f, tok))
+        return _Const(_tok_span(self.f, tok), float(tok.value.replace("_", "")))
 
     def string(self, items):
         first, last = items[0], items[-1]
         span = _span(self.f, first.line, first.column, last.end_line, last.end_column)
-        return S.Const("".join(_unescape(t, self.f) for t in items), span=span)
+        return _Const(span, "".join(_unescape(t, self.f) for t in items))
 
     def none(self, items):
-        return S.Const(None, span=_tok_span(self.f, items[0]))
+        return _Const(_tok_span(self.f, items[0]), None)
 
     def true(self, items):
-        return S.Const(True, span=_tok_span(self.f, items[0]))
+        return _Const(_tok_span(self.f, items[0]), True)
 
     def false(self, items):
-        return S.Const(False, span=_tok_span(self.f, items[0]))
+        return _Const(_tok_span(self.f, items[0]), False)
 
     # Brackets: the first and last children are the opening and closing tokens.
     def tuple_(self, items):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import lark
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,13 @@ from pxl import syntax as S
 ROOT = Path(__file__).resolve().parent.parent
 
 LOOPS = ["python", "cython"] if P._cy is not None else ["python"]
+
+#: Lark before 1.3 gives the dedents at the end of the text no position, which changes some
+#: errors there ("'(' is never closed" for "unexpected end of block"): pxl's tokens have the
+#: positions lark 1.3 gives, whatever lark is installed, so the reference is lark 1.3's.
+needs_lark_1_3 = pytest.mark.skipif(
+    tuple(int(p) for p in lark.__version__.split(".")[:2]) < (1, 3),
+    reason="the reference is lark 1.3's end-of-text dedents")
 
 SNIPPETS = [
     "",
@@ -123,6 +131,7 @@ def _check(text: str) -> None:
         assert _outcome(text, loop) == reference, (loop, text)
 
 
+@needs_lark_1_3
 @pytest.mark.parametrize("text", SOURCES, ids=range(len(SOURCES)))
 def test_every_loop_gives_the_reference_outcome(text):
     _check(text)
@@ -136,6 +145,7 @@ _EDITS = st.sampled_from(
     ])
 
 
+@needs_lark_1_3
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(SOURCES),
        edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 3), _EDITS), min_size=1,
@@ -177,6 +187,7 @@ def _token_fields(t):
     return (t.type, t.value, t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
 
 
+@needs_lark_1_3
 @pytest.mark.parametrize("text", SOURCES, ids=range(len(SOURCES)))
 def test_tokens_are_lark_lexer_and_indenter_tokens(text):
     """The tokens themselves (and the lexing error after them), against lark's ``lex``."""
