@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import pxl
+from engine.executor import execute
 
 NOW = 1_795_521_600_000_000_000
 
@@ -721,3 +723,24 @@ def test_assignment_replaces_in_place_and_appends_new():
                   "px.display(df)\n", {"t": df})
     want = pl.DataFrame({"a": [1.5, 2.0], "b": [3, 4], "c": [10, 20]})
     assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("engine", ["streaming", "in-memory"])
+def test_top_k_is_stable_with_nulls_last_on_both_engines(engine):
+    """sort + head over many tied rows: the first rows of a stable sort, nulls last, whichever
+    Polars engine runs it (each gets its own formulation)."""
+    rng = np.random.default_rng(11)
+    n = 60_000
+    k = rng.integers(0, 4, n).astype(float)
+    k[rng.random(n) < 0.2] = np.nan
+    df = pl.DataFrame({"k": k, "s": rng.integers(0, 3, n), "i": np.arange(n)}).with_columns(
+        pl.col("k").fill_nan(None))
+    for keys, asc, head in ((["k"], "False", 25), (["k"], "True", 7), (["s", "k"], "[True, False]", 40)):
+        src = (f"import px\ndf = px.DataFrame('t').sort_values({keys!r}, ascending={asc})"
+               f".head({head})\npx.display(df)\n")
+        plan = pxl.compile(src, pxl.make_catalog(tables={"t": df}))
+        got = execute(plan, pxl.make_catalog(tables={"t": df}), engine=engine)[0].frame
+        flags = [a == "True" for a in asc.strip("[]").split(", ")]
+        want = df.sort(keys, descending=[not f for f in flags], nulls_last=True,
+                       maintain_order=True).head(head)
+        assert got["i"].to_list() == want["i"].to_list(), (keys, asc)
