@@ -145,6 +145,9 @@ class _Scanner:
         flags = conf.g_regex_flags
         terminals = sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
                                                          -len(t.pattern.value), t.name))
+        # the terminals defined by a regex, compiled once (a string's regex has no group)
+        compiled = {t.name: re.compile(t.pattern.to_regexp(), flags) for t in terminals
+                    if not isinstance(t.pattern, PatternStr)}
         retype: dict[str, dict[str, str]] = {}  # terminal → {word: keyword terminal}
         embedded = set()
         for r in terminals:
@@ -153,7 +156,7 @@ class _Scanner:
             for t in terminals:
                 if not isinstance(t.pattern, PatternStr) or t.priority != r.priority:
                     continue
-                m = re.match(r.pattern.to_regexp(), t.pattern.value, flags)
+                m = compiled[r.name].match(t.pattern.value)
                 if m and m.group(0) == t.pattern.value:
                     retype.setdefault(r.name, {})[t.pattern.value] = t.name
                     if t.pattern.flags <= r.pattern.flags:
@@ -172,9 +175,9 @@ class _Scanner:
         parts = []
         for t in kept:
             regexp = t.pattern.to_regexp()
-            guard = _first_chars(regexp, flags)
+            guard = None if isinstance(t.pattern, PatternStr) else _first_chars(regexp, flags)
             parts.append(("" if guard is None else f"(?={guard})") + f"(?:{regexp})()")
-            self.kinds += [None] * re.compile(regexp, flags).groups
+            self.kinds += [None] * (compiled[t.name].groups if t.name in compiled else 0)
             role = (_NEWLINE if t.name == _PxlIndenter.NL_type
                     else _SKIP if t.name in ignore
                     else _WORD if t.name == "NAME"  # never holds a new line
