@@ -83,7 +83,10 @@ class Compiler:
     depth: int = 0
     #: script arguments: values given (already converted) and the declarations found in the script
     args: dict[str, Any] = field(default_factory=dict)
-    declared: dict[str, ScriptArg] = field(default_factory=dict)
+    #: (or a function finding them, called at the first px.arg: most scripts have none, and
+    #: finding them walks the whole tree)
+    declared: dict[str, ScriptArg] | Callable[[], dict[str, ScriptArg]] = \
+        field(default_factory=dict)
     vis: VisSpec | None = None
     expr_depths: dict[int, tuple[int, Expr]] = field(default_factory=dict)  # id → (depth, expr)
 
@@ -124,6 +127,8 @@ class Compiler:
         """The value of script argument ``name``: given, else its default."""
         if name in self.args:
             return self.args[name]
+        if callable(self.declared):
+            self.declared = self.declared()
         decl = self.declared.get(name)
         if decl is None:
             raise CompileError(f"no script argument {name!r} is declared", span)
@@ -614,9 +619,14 @@ def compile_module(module: S.Module, catalog: Catalog, *, now: int,
 
     ``args`` are script argument values by name (raw text or Python values; converted to each
     argument's declared type); ``vis`` a Pixie vis.json whose widgets become outputs."""
-    declared = {a.name: a for a in declared_args(module, vis)}
+    def find() -> dict[str, ScriptArg]:
+        return {a.name: a for a in declared_args(module, vis)}
+
+    declared: dict[str, ScriptArg] | Callable[[], dict[str, ScriptArg]] = \
+        find() if args else find
     values = {}
     for name, raw in (args or {}).items():
+        assert isinstance(declared, dict)
         if name not in declared:
             known = ", ".join(declared) or "none"
             raise ArgError(f"the script has no argument {name!r}", hint=f"arguments: {known}")
