@@ -661,3 +661,18 @@ def test_tls_from_client_to_broker_to_agents(slices, tmp_path, cli):
             proc.kill()
             proc.wait()
             proc.stderr.close()
+
+
+def test_malformed_requests_get_errors_not_crashes(cluster):
+    broker, agents = cluster
+    for address in (broker, agents[0]):
+        client = flight.FlightClient(f"grpc+tcp://{address}")
+        for action, body in (("run", msgpack.packb({"version": PROTOCOL_VERSION})),
+                             ("run", msgpack.packb([1, 2])),
+                             ("plan", msgpack.packb({"version": PROTOCOL_VERSION, "plan": "x"})),
+                             ("register", msgpack.packb({"version": PROTOCOL_VERSION})),
+                             ("nonsense", b"")):
+            with pytest.raises(flight.FlightServerError, match="pxl-error"):
+                list(client.do_action(flight.Action(action, body)))
+        with pxl.connect(address) as remote:
+            assert remote.status()  # still serving

@@ -149,7 +149,7 @@ class Endpoint(flight.FlightServerBase):
             return [msgpack.packb(self._act(action.type, body), default=str)]
         except PxlError as exc:
             raise fail(exc) from None
-        except (ValueError, msgpack.UnpackException) as exc:  # a malformed request body
+        except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:  # a bad body
             raise fail(PxlError(f"bad {action.type!r} request: {exc}")) from None
 
     def _act(self, kind: str, body: bytes) -> Any:

@@ -34,6 +34,7 @@ from engine.distributed.wire import WIRE_VERSION, decode, decode_schema, encode,
 from engine.errors import CompileError, ExecuteError, PxlError
 from engine.relations import Plan
 from engine.types import Schema
+from pxl.agent.server import PROTOCOL_VERSION
 from pxl.api import MissingAgent, Results
 from pxl.api import compile as compile_script
 from pxl.broker.registry import AgentEntry, Registry
@@ -274,8 +275,6 @@ class Broker:
             return None
         payload = encode(plan)
         decode(payload)  # never send what an agent of this release would refuse
-        from pxl.agent.server import PROTOCOL_VERSION
-
         reply = remote.action("fragment", {"version": PROTOCOL_VERSION, "plan": payload},
                               timeout_s=_left(end))
         got: dict[str, pa.Table] = {}

@@ -96,9 +96,10 @@ class Registry:
                           last_heartbeat=time.time(), error="",
                           tables=tuple(sorted(str(s.get("table_name")) for s in stats)),
                           schemas=schemas, stats=stats)
-            changed = old is None or (old.tables, old.node, old.schemas) != (
-                new.tables, new.node, new.schemas) or old.state(time.time(), self.heartbeat_s) \
-                != "up"
+            # the state file keeps what a restarted broker needs, not every heartbeat
+            changed = (old is None or old.state(time.time(), self.heartbeat_s) != "up"
+                       or (old.tables, old.node, old.schemas) != (new.tables, new.node,
+                                                                   new.schemas))
             self._agents[address] = new
         if changed:
             self.save()
