@@ -7,13 +7,24 @@ the per-distinct-value evaluation, decoding and key alignment paths meet the sam
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from hypothesis import given
 
 import pxl
+from engine import executor
 from engine.catalog import MemoryCatalog
 from engine.dictionary import is_dictionary
 from tests.conftest import DEMO_NOW
 from tests.test_oracle import SETTINGS, assert_same, merges, pipelines, script
+
+
+def setup_module() -> None:
+    # the tables here are small: make them take the per-distinct-value path all the same
+    executor.PER_VALUE_MIN_ROWS, setup_module.saved = 0, executor.PER_VALUE_MIN_ROWS
+
+
+def teardown_module() -> None:
+    executor.PER_VALUE_MIN_ROWS = setup_module.saved
 
 
 def encoded_catalog(tables: dict[str, pl.DataFrame]) -> MemoryCatalog:
@@ -55,7 +66,10 @@ def test_merges_with_one_side_encoded(case) -> None:
         plain.sort(plain.columns, nulls_last=True)), source
 
 
-def test_string_functions_on_encoded_columns() -> None:
+@pytest.mark.parametrize("per_value_min_rows", [0, 10**9])
+def test_string_functions_on_encoded_columns(per_value_min_rows, monkeypatch) -> None:
+    """Per distinct value or row by row on decoded strings: the same answer."""
+    monkeypatch.setattr(executor, "PER_VALUE_MIN_ROWS", per_value_min_rows)
     frame = pl.DataFrame({"path": ["/api/a", "/web/b", None, "/api/c"] * 300,
                           "n": list(range(1200))})
     src = ("import px\ndf = px.DataFrame('t')\n"
