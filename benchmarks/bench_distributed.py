@@ -68,6 +68,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from bench_examples import _cpu_model  # noqa: E402
 from datagen import NOW, http_events  # noqa: E402
 
 import pxl  # noqa: E402
@@ -299,16 +300,6 @@ def loadavg() -> str:
         return "?"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
 # ----------------------------------------------------------------------------------------------
 
 
@@ -537,7 +528,7 @@ def report(v: dict[str, Any]) -> str:
         f"{n_agents} agents × {per_agent:,} rows = {total:,} http_events-like rows "
         f"(`datagen.http_events` as table `{TABLE}`, dealt to the agents in time order, loaded "
         f"from Parquet with `pxl agent --no-collect --data DIR`), all processes on one machine "
-        f"(nproc {os.cpu_count()}, {cpu_name()}; Python {platform.python_version()}, "
+        f"(nproc {os.cpu_count()}, {_cpu_model()}; Python {platform.python_version()}, "
         f"Polars {pl.__version__}; load {v['load_start']} at the start, {v['load_end']} at the "
         f"end; {v['code']}). Times are medians of {v['repeat']} runs after a warm-up, the sides "
         f"interleaved. {n_agents} agents, 2 brokers and the client share {os.cpu_count()} cores "
