@@ -250,10 +250,10 @@ QUERY_NAMES = [q.name for q in QUERIES]
 def lower_only(plan, catalog) -> list[pl.LazyFrame] | None:
     """pxl's plan → LazyFrames, without collecting (None if the executor's internals moved)."""
     try:
-        from engine.executor import _Lowering, choose_engine, scanned_rows
+        from engine.executor import lowering_for
     except ImportError:
         return None
-    lowering = _Lowering(catalog, choose_engine(plan, catalog), scanned_rows(plan, catalog))
+    lowering, _ = lowering_for(plan, catalog)
     return [lowering(sink) for sink in plan.sinks]
 
 

@@ -109,10 +109,13 @@ IN_MEMORY_AGGREGATES = frozenset({"quantile", "quantiles"})
 def choose_engine(plan: Plan, catalog: Catalog) -> str:
     """'streaming' for plans over many rows, 'in-memory' for small ones and for grouped
     quantiles (a catalog that cannot count rows gets streaming)."""
+    return _choose(plan, scanned_rows(plan, catalog))
+
+
+def _choose(plan: Plan, rows: int | None) -> str:
     if any(isinstance(node, Aggregate) and any(a.fn in IN_MEMORY_AGGREGATES for a in node.aggs)
            for node in _nodes(plan)):
         return "in-memory"
-    rows = scanned_rows(plan, catalog)
     return "streaming" if rows is None or rows >= STREAMING_MIN_ROWS else "in-memory"
 
 
@@ -123,6 +126,15 @@ def scanned_rows(plan: Plan, catalog: Catalog) -> int | None:
     if scans and count is None:
         return None
     return sum(count(n.table, n.start, n.end) for n in scans)  # type: ignore[misc]
+
+
+def lowering_for(plan: Plan, catalog: Catalog, engine: EngineName = "auto"
+                 ) -> tuple[_Lowering, str]:
+    """The lowering a run of ``plan`` uses, and the Polars engine it runs on (the scanned rows
+    counted once for both)."""
+    rows = scanned_rows(plan, catalog)
+    chosen = _choose(plan, rows) if engine == "auto" else engine
+    return _Lowering(catalog, chosen, rows), chosen
 
 
 def _nodes(plan: Plan) -> list[Relation]:
@@ -143,8 +155,7 @@ def execute(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto",
 
     ``engine='auto'`` picks Polars' streaming or in-memory engine with :func:`choose_engine`.
     ``max_rows`` keeps at most that many rows per output (Result.truncated says if more were)."""
-    chosen = choose_engine(plan, catalog) if engine == "auto" else engine
-    lowering = _Lowering(catalog, chosen, scanned_rows(plan, catalog))
+    lowering, chosen = lowering_for(plan, catalog, engine)
     frames = [lowering(sink) for sink in plan.sinks]
     if max_rows is not None:
         frames = [f.head(max_rows + 1) for f in frames]
@@ -170,9 +181,8 @@ def execute(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto",
 
 
 def physical_plan(plan: Plan, catalog: Catalog, *, engine: EngineName = "auto") -> str:
-    """The Polars plan of every output, as Polars explains it."""
-    chosen = choose_engine(plan, catalog) if engine == "auto" else engine
-    lowering = _Lowering(catalog, chosen)
+    """The Polars plan of every output, as Polars explains it (the plan execute runs)."""
+    lowering, chosen = lowering_for(plan, catalog, engine)
     parts = []
     for sink in plan.sinks:
         text = lowering(sink).explain(engine=chosen)  # type: ignore[arg-type]
