@@ -32,7 +32,7 @@ from engine.explain import describe
 from engine.relations import Relation
 from engine.types import Schema
 
-__all__ = ["Exchange", "Inputs"]
+__all__ = ["Exchange", "Inputs", "merge_metadata"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +98,14 @@ class Inputs:
                                    f"({', '.join(f.columns)}), expected ({', '.join(want)})")
         out = pl.concat([f.cast(want) for f in frames], how="vertical")  # type: ignore[arg-type]
         return out.lazy()
+
+
+def merge_metadata(frames: Sequence[pl.DataFrame]) -> pl.DataFrame | None:
+    """Several agents' process metadata as one frame, a row per upid (the last agent's wins)."""
+    if not frames:
+        return None
+    return pl.concat(frames, how="diagonal_relaxed").unique("upid", keep="last",
+                                                            maintain_order=True)
 
 
 def _frame(part: Any) -> pl.DataFrame:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from engine.arrowio import to_arrow
 from engine.catalog import Catalog
-from engine.distributed.exchange import Inputs
+from engine.distributed.exchange import Inputs, merge_metadata
 from engine.distributed.split import DistributedPlan, split
 from engine.distributed.wire import decode, encode
 from engine.executor import EngineName, Result, execute
@@ -58,11 +58,7 @@ def run_distributed(plan: Plan, catalogs: Sequence[Catalog], *, engine: EngineNa
 
 
 def _metadata(catalogs: Sequence[Catalog]) -> pl.DataFrame | None:
-    frames = [m for c in catalogs if (m := _of(c)) is not None]
-    if not frames:
-        return None
-    return pl.concat(frames, how="diagonal_relaxed").unique("upid", keep="last",
-                                                            maintain_order=True)
+    return merge_metadata([m for c in catalogs if (m := _of(c)) is not None])
 
 
 def _of(catalog: Catalog) -> pl.DataFrame | None:

@@ -28,6 +28,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine.catalog import METADATA_COLUMNS
+from engine.distributed.exchange import merge_metadata
 from engine.distributed.simulate import run_broker
 from engine.distributed.split import DistributedPlan, split
 from engine.distributed.wire import WIRE_VERSION, decode, decode_schema, encode, encode_schema
@@ -310,10 +311,7 @@ class Broker:
                     assert isinstance(frame, pl.DataFrame)
                     frames.append(frame.select(c for c in frame.columns
                                                if c == "upid" or c in METADATA_COLUMNS))
-        if not frames:
-            return None
-        return pl.concat(frames, how="diagonal_relaxed").unique("upid", keep="last",
-                                                                maintain_order=True)
+        return merge_metadata(frames)
 
 
 def _left(end: float) -> float:
