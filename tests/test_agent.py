@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 
@@ -15,47 +12,16 @@ import pytest
 
 import pxl
 from pxl.agent.doctor import run_checks
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, pxl_process
 
 ERRORS_BY_PATH = (ROOT / "examples" / "errors_by_path.pxl").read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def agent(*extra: str, token: str | None = None):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PXL_TOKEN"}
-    if token:
-        env["PXL_TOKEN"] = token
-    proc = subprocess.Popen([sys.executable, "-m", "pxl.cli", "agent", "--listen",
-                             f"127.0.0.1:{port}", *extra], stderr=subprocess.PIPE, env=env,
-                            cwd=ROOT)
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with pxl.connect(address, token=token, timeout_s=2) as remote:
-                    remote.status()
-                break
-            except pxl.PxlError as exc:
-                if "token" in str(exc):
-                    break
-                if proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read().decode()) from None
-                time.sleep(0.3)
+    address = f"127.0.0.1:{free_port()}"
+    with pxl_process("agent", "--listen", address, *extra, token=token) as proc:
         yield address, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

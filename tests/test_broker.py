@@ -36,8 +36,7 @@ from engine.executor import execute
 from engine.explain import explain
 from pxl.agent.server import PROTOCOL_VERSION, AgentServer
 from pxl.broker.service import make_broker
-from tests.conftest import DEMO_NOW, ROOT
-from tests.test_agent import _free_port
+from tests.conftest import DEMO_NOW, ROOT, free_port, pxl_process, wait_up
 from tests.test_oracle import assert_same, merges, pipelines
 from tests.test_sketch import assert_same_within_sketch
 from tests.test_split import SETTINGS, agent_catalogs, appends, spread
@@ -123,45 +122,6 @@ def test_broker_join_answers_as_one_process(case, data):
 # Processes
 
 
-def _wait_up(address: str, proc: subprocess.Popen, token: str | None = None) -> None:
-    deadline = time.time() + 60
-    while True:
-        try:
-            with pxl.connect(address, token=token, timeout_s=2) as remote:
-                remote.status()
-            return
-        except pxl.PxlError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode()) from None
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-@contextmanager
-def process(*args: str, env: dict[str, str] | None = None, token: str | None = None):
-    """``pxl <args>`` (an agent or broker listening on the --listen address), stopped after."""
-    address = args[args.index("--listen") + 1]
-    full_env = {k: v for k, v in os.environ.items() if k not in ("PXL_TOKEN", "PXL_FAILPOINTS")}
-    full_env.update(env or {})
-    if token:
-        full_env["PXL_TOKEN"] = token
-    proc = subprocess.Popen([sys.executable, "-m", "pxl.cli", *args], stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=full_env, cwd=ROOT)
-    try:
-        _wait_up(address, proc, token)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if proc.stderr:
-            proc.stderr.close()
-
-
 def agent_args(port: int, data: Path, node: str, *extra: str) -> tuple[str, ...]:
     return ("agent", "--listen", f"127.0.0.1:{port}", "--data", str(data), "--no-collect",
             "--node", node, *extra)
@@ -192,14 +152,14 @@ def slices(tmp_path_factory, demo_frames) -> tuple[list[Path], MemoryCatalog]:
 def cluster(slices, tmp_path_factory):
     """Three agents and a broker that knows them, as processes."""
     dirs, _ = slices
-    ports = [_free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(4)]
     state = tmp_path_factory.mktemp("broker") / "state.json"
     with ExitStack() as stack:
         for i, d in enumerate(dirs):
-            stack.enter_context(process(*agent_args(ports[i], d, f"agent{i}")))
+            stack.enter_context(pxl_process(*agent_args(ports[i], d, f"agent{i}")))
         agents = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
         broker = f"127.0.0.1:{ports[3]}"
-        stack.enter_context(process("broker", "--listen", broker, "--agents", agents,
+        stack.enter_context(pxl_process("broker", "--listen", broker, "--agents", agents,
                                     "--state", str(state), "--deadline", "20"))
         yield broker, [f"127.0.0.1:{p}" for p in ports[:3]]
 
@@ -339,12 +299,12 @@ def two_agents(slices, tmp_path):
     @contextmanager
     def start(env: dict[str, str] | None = None, deadline: str = "2"):
         dirs, _ = slices
-        ports = [_free_port() for _ in range(3)]
+        ports = [free_port() for _ in range(3)]
         with ExitStack() as stack:
-            stack.enter_context(process(*agent_args(ports[0], dirs[0], "good")))
-            bad = stack.enter_context(process(*agent_args(ports[1], dirs[1], "bad"), env=env))
+            stack.enter_context(pxl_process(*agent_args(ports[0], dirs[0], "good")))
+            bad = stack.enter_context(pxl_process(*agent_args(ports[1], dirs[1], "bad"), env=env))
             broker = f"127.0.0.1:{ports[2]}"
-            stack.enter_context(process(
+            stack.enter_context(pxl_process(
                 "broker", "--listen", broker, "--agents",
                 f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", "--state",
                 str(tmp_path / "state.json"), "--deadline", deadline))
@@ -431,11 +391,11 @@ def test_stream_breaking_mid_way_loses_the_whole_agent(slices, tmp_path):
                 assert frame.height > 65_536
             frame.write_parquet(out / f.name)
         big.append(out)
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     broker = f"127.0.0.1:{ports[2]}"
-    with process(*agent_args(ports[0], big[0], "good")), \
-            process(*agent_args(ports[1], big[1], "bad"), env={"PXL_FAILPOINTS": "stream_abort"}), \
-            process("broker", "--listen", broker, "--agents",
+    with pxl_process(*agent_args(ports[0], big[0], "good")), \
+            pxl_process(*agent_args(ports[1], big[1], "bad"), env={"PXL_FAILPOINTS": "stream_abort"}), \
+            pxl_process("broker", "--listen", broker, "--agents",
                     f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}",
                     "--state", str(tmp_path / "s.json")):
         with pxl.connect(broker) as remote:
@@ -449,10 +409,10 @@ def test_stream_breaking_mid_way_loses_the_whole_agent(slices, tmp_path):
 
 def test_wrong_token(slices, tmp_path):
     dirs, _ = slices
-    ports = [_free_port() for _ in range(2)]
+    ports = [free_port() for _ in range(2)]
     broker = f"127.0.0.1:{ports[1]}"
-    with process(*agent_args(ports[0], dirs[0], "a0"), token="agent-secret"), \
-            process("broker", "--listen", broker, "--agents", f"127.0.0.1:{ports[0]}",
+    with pxl_process(*agent_args(ports[0], dirs[0], "a0"), token="agent-secret"), \
+            pxl_process("broker", "--listen", broker, "--agents", f"127.0.0.1:{ports[0]}",
                     "--state", str(tmp_path / "s.json"), token="broker-secret"):
         with pxl.connect(broker) as remote, pytest.raises(pxl.PxlError, match="token"):
             remote.run(SCRIPTS["errors"])
@@ -487,10 +447,10 @@ def test_versions_are_checked(cluster):
 
 def test_self_registration_survives_a_broker_restart(slices, tmp_path):
     dirs, _ = slices
-    agent_port, b1, b2 = (_free_port() for _ in range(3))
+    agent_port, b1, b2 = (free_port() for _ in range(3))
     state = tmp_path / "state.json"
-    with process("broker", "--listen", f"127.0.0.1:{b1}", "--state", str(state)) as first:
-        with process(*agent_args(agent_port, dirs[0], "roamer", "--broker", f"127.0.0.1:{b1}")):
+    with pxl_process("broker", "--listen", f"127.0.0.1:{b1}", "--state", str(state)) as first:
+        with pxl_process(*agent_args(agent_port, dirs[0], "roamer", "--broker", f"127.0.0.1:{b1}")):
             deadline = time.time() + 20
             while time.time() < deadline:
                 with pxl.connect(f"127.0.0.1:{b1}") as remote:
@@ -504,7 +464,7 @@ def test_self_registration_survives_a_broker_restart(slices, tmp_path):
             first.wait(timeout=20)
             # a new broker (elsewhere; the agent still heartbeats to the old one) knows it
             # from the state file alone, and queries it
-            with process("broker", "--listen", f"127.0.0.1:{b2}", "--state", str(state)):
+            with pxl_process("broker", "--listen", f"127.0.0.1:{b2}", "--state", str(state)):
                 with pxl.connect(f"127.0.0.1:{b2}") as remote:
                     got = remote.run(SCRIPTS["errors"], now=DEMO_NOW)
                 assert got.missing == []
@@ -513,8 +473,8 @@ def test_self_registration_survives_a_broker_restart(slices, tmp_path):
 
 
 def test_broker_without_agents_says_so(tmp_path, cli):
-    port = _free_port()
-    with process("broker", "--listen", f"127.0.0.1:{port}", "--state",
+    port = free_port()
+    with pxl_process("broker", "--listen", f"127.0.0.1:{port}", "--state",
                  str(tmp_path / "s.json")):
         r = cli("run", "examples/errors_by_path.pxl", "--connect", f"127.0.0.1:{port}")
     assert r.code == 1 and "no agent" in r.err and "Traceback" not in r.err
@@ -568,7 +528,7 @@ def test_agent_cut_off_by_the_network(slices, tmp_path):
     reachable agent's rows within the deadline + 1 s, then whole again once the link is back."""
     dirs, _ = slices
     source = SCRIPTS["errors"]
-    port, local_port, broker_port = _free_port(), _free_port(), _free_port()
+    port, local_port, broker_port = free_port(), free_port(), free_port()
     with netns_pair() as (inside, address, link):
         remote_agent = f"{address}:{port}"
         env = {k: v for k, v in os.environ.items() if k != "PXL_TOKEN"}
@@ -578,10 +538,10 @@ def test_agent_cut_off_by_the_network(slices, tmp_path):
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
                                 cwd=ROOT)
         try:
-            _wait_up(remote_agent, proc)
+            wait_up(remote_agent, proc)
             broker = f"127.0.0.1:{broker_port}"
-            with process(*agent_args(local_port, dirs[0], "near")), \
-                    process("broker", "--listen", broker, "--agents",
+            with pxl_process(*agent_args(local_port, dirs[0], "near")), \
+                    pxl_process("broker", "--listen", broker, "--agents",
                             f"127.0.0.1:{local_port},{remote_agent}", "--state",
                             str(tmp_path / "s.json"), "--deadline", "3"):
                 with pxl.connect(broker) as remote:
@@ -622,7 +582,7 @@ def test_tls_from_client_to_broker_to_agents(slices, tmp_path, cli):
     if made.returncode != 0:
         pytest.skip(f"openssl cannot make a test certificate: {made.stderr.decode()[:200]}")
     dirs, _ = slices
-    agent_port, broker_port = _free_port(), _free_port()
+    agent_port, broker_port = free_port(), free_port()
     tls = ("--tls-cert", str(cert), "--tls-key", str(key))
     broker = f"127.0.0.1:{broker_port}"
     env = {"PXL_TOKEN": "t0ken"}
