@@ -170,9 +170,11 @@ class MemoryCatalog:
         if times is not None and (start is not None or end is not None):
             lo = int(np.searchsorted(times, start, "left")) if start is not None else 0
             frame = frame.slice(lo, self.row_count(table, start, end))
-        if columns is not None:
-            frame = frame.select(list(columns))
-        return frame.lazy()
+        if columns is None:
+            return frame.lazy()
+        # A lazy select: Polars projects the frame's columns when the query runs (an eager
+        # select goes through a whole query of its own: ~0.1-0.3 ms per scan).
+        return frame.lazy().select(list(columns))
 
     def row_count(self, table: str, start: int | None = None, end: int | None = None) -> int:
         """Rows a scan of this window would read (a binary search, no data touched)."""
