@@ -30,6 +30,7 @@ from engine.relations import Plan
 from engine.timeutil import now_ns
 from pxl.args import VisSpec
 from pxl.compiler import compile_module
+from pxl.gcpause import gc_paused
 from pxl.parser import parse
 from pxl.pragmas import DEFAULT_MAX_OUTPUT_ROWS, read_pragmas
 
@@ -118,15 +119,16 @@ def compile(source: str, catalog: Catalog | None = None, *, now: int | None = No
     catalog = catalog if catalog is not None else make_catalog(data, tables)
     now = now if now is not None else now_ns()
     try:
-        with _stage("parse"):
-            module = parse(source, filename)
-            read_pragmas(source, filename)  # a bad #px:set line is an error before anything runs
-        with _stage("compile"):
-            plan = compile_module(module, catalog, now=now, filename=filename,
-                                  args=dict(args or {}), vis=vis)
-        if optimized:
-            with _stage("optimize"):
-                plan = optimize(plan)
+        with gc_paused():  # many small objects, no garbage cycles: see pxl/gcpause.py
+            with _stage("parse"):
+                module = parse(source, filename)
+                read_pragmas(source, filename)  # a bad #px:set line is an error first
+            with _stage("compile"):
+                plan = compile_module(module, catalog, now=now, filename=filename,
+                                      args=dict(args or {}), vis=vis)
+            if optimized:
+                with _stage("optimize"):
+                    plan = optimize(plan)
     except PxlError as exc:
         exc.with_source(source)
         raise

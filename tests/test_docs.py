@@ -11,7 +11,8 @@ from pxl import docs
 
 MODULES = ["engine.errors", "engine.timeutil", "engine.exprs", "engine.registry", "engine.explain",
            "pxl.pragmas", "pxl.quick", "pxl.prometheus", "engine.arrowio",
-           "engine.types", "engine.tables", "pxl.parser", "pxl.api", "pxl", "pxl.output"]
+           "engine.types", "engine.tables", "pxl.parser", "pxl.api", "pxl", "pxl.output",
+           "pxl.gcpause"]
 
 
 def test_reference_is_current() -> None:
