@@ -744,3 +744,49 @@ def test_top_k_is_stable_with_nulls_last_on_both_engines(engine):
         want = df.sort(keys, descending=[not f for f in flags], nulls_last=True,
                        maintain_order=True).head(head)
         assert got["i"].to_list() == want["i"].to_list(), (keys, asc)
+
+
+def _sampled_top_k_table(n: int = 50_000) -> pl.DataFrame:
+    """Floats with NaN, nulls, infinities and -0.0; heavy ties; a sorted time; row numbers."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.01] = np.nan
+    x[rng.random(n) < 0.01] = np.inf
+    x[rng.random(n) < 0.01] = -0.0
+    x[rng.random(n) < 0.01] = 0.0
+    nulls = rng.random(n) < 0.05
+    return pl.DataFrame({
+        "x": pl.Series(x).scatter(np.flatnonzero(nulls), None),
+        "tie": rng.integers(0, 3, n),
+        "few": pl.Series(rng.integers(0, 1000, n)).scatter(np.arange(30, n), None),
+        "time_": NOW - (n - np.arange(n)) * 1_000_000,
+        "i": np.arange(n),
+    }).with_columns(pl.col("time_").cast(pl.Datetime("ns")))
+
+
+@pytest.mark.parametrize("keys,ascending,head,where", [
+    (["x"], "False", 10, ""), (["x"], "True", 10, ""), (["x"], "False", 500, ""),
+    (["tie"], "True", 12, ""), (["tie", "x"], "[False, True]", 40, ""),
+    (["time_"], "False", 10, ""), (["time_"], "True", 3, ""),
+    (["few"], "False", 50, ""), (["few"], "True", 5, ""),  # fewer values than kept rows
+    (["x"], "False", 10, "df = df[df.tie == 1]\n"), (["x"], "True", 0, ""),
+])
+def test_top_k_by_a_sampled_threshold_is_the_stable_top_k(keys, ascending, head, where):
+    """Over many rows the in-memory engine drops the rows ranking after the k-th best value of a
+    sample before sorting: the rows are still the first of a stable sort, nulls last, NaN as
+    the largest number, ties in input order."""
+    from engine.executor import lowering_for
+
+    df = _sampled_top_k_table()
+    src = (f"import px\ndf = px.DataFrame('t')\n{where}"
+           f"df = df.sort_values({keys!r}, ascending={ascending}).head({head})\npx.display(df)\n")
+    catalog = pxl.make_catalog(tables={"t": df})
+    plan = pxl.compile(src, catalog, now=NOW)
+    lowering, engine = lowering_for(plan, catalog)
+    assert (engine == "in-memory" and lowering.many_rows) or head == 0
+    got = execute(plan, catalog)[0].frame
+    flags = [a == "True" for a in ascending.strip("[]").split(", ")]
+    base = df.filter(pl.col("tie") == 1) if where else df
+    want = base.sort(keys, descending=[not f for f in flags], nulls_last=True,
+                     maintain_order=True).head(head)
+    assert got["i"].to_list() == want["i"].to_list()
