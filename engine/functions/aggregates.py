@@ -61,7 +61,9 @@ REGISTRY.add(AggregateFunction(
     examples=("df.groupby('req_path').agg(bytes=('resp_body_size', px.sum))",)))
 REGISTRY.add(AggregateFunction(
     "mean", sig("FLOAT64 -> FLOAT64"), "Arithmetic mean of the values (a FLOAT64).",
-    semantic=_keep, category="aggregates", polars=lambda e: e.cast(pl.Float64).mean(),
+    # Polars averages integers in floating point itself (the same values as casting them first,
+    # which cost ~0.5 ms per million rows); the cast of the answer only pins its type.
+    semantic=_keep, category="aggregates", polars=lambda e: e.mean().cast(pl.Float64),
     partial=(("sum", "sum"), ("count", "count")), merge=("sum", "sum"), finalize=_mean_finalize,
     examples=("df.groupby('req_path').agg(avg_latency=('latency', px.mean))",)))
 REGISTRY.add(AggregateFunction(
