@@ -147,9 +147,40 @@ class ConnTracker:
             self._now = ts
         out = self._data(event) if type(event) is DataEvent else self._conn_event(event)
         if ts >= self._next_sweep:
-            self._next_sweep = ts + self._sweep_every
-            out += self.evict_idle(self._now)
+            out += self._sweep(ts)
         return out
+
+    def advance(self, ts: int) -> list[HttpRecord]:
+        """Event time reached ``ts`` through events the caller handled itself (the batch path):
+        look for idle connections when due, as ``feed`` does."""
+        if ts > self._now:
+            self._now = ts
+        return self._sweep(ts) if ts >= self._next_sweep else []
+
+    def _sweep(self, ts: int) -> list[HttpRecord]:
+        self._next_sweep = ts + self._sweep_every
+        return self.evict_idle(self._now)
+
+    # --- for the batch path (collectors/http_batch.py)
+    def idle_http(self, key: _Key) -> _Conn | None:
+        """The connection, if it is known to carry HTTP and holds nothing but whole requests
+        waiting for their responses: no bytes buffered, no message half-parsed, no response
+        waiting, and one pending method per waiting request, none of them HEAD or CONNECT."""
+        conn = self._conns.get(key)
+        if conn is None or conn.parsers is None or conn.responses \
+                or len(conn.methods) != len(conn.requests):
+            return None
+        a, b = conn.parsers
+        if not (a.idle and b.idle) or "HEAD" in conn.methods or "CONNECT" in conn.methods:
+            return None
+        return conn
+
+    def touch(self, key: _Key) -> None:
+        """The connection was just used (least recently used connections are evicted first)."""
+        self._conns.move_to_end(key)
+
+    def count_records(self, n: int) -> None:
+        self._counts["records"] += n
 
     def feed_all(self, events: Iterable[DataEvent | ConnEvent]) -> list[HttpRecord]:
         out: list[HttpRecord] = []
@@ -373,7 +404,12 @@ def _record(conn: _Conn, req: HttpMessage, resp: HttpMessage) -> HttpRecord:
 
 def content_type(resp: HttpMessage, req: HttpMessage) -> int:
     """1 for JSON, 2 for gRPC, else 0: from the response's Content-Type, else the request's."""
-    value = resp.headers._index.get("content-type") or req.headers._index.get("content-type")
+    return content_type_of(resp.headers._index.get("content-type")
+                           or req.headers._index.get("content-type"))
+
+
+def content_type_of(value: str | None) -> int:
+    """The content_type column value of one Content-Type header value."""
     if not value:
         return CONTENT_UNKNOWN
     value = value.lower()

@@ -31,13 +31,16 @@ import time
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import polars as pl
+
 from collectors.conn_stats import ConnStats
-from collectors.conn_tracker import ConnTracker, HttpRecord, records_to_polars
+from collectors.conn_tracker import ConnTracker, HttpRecord, _Conn, records_to_polars
 from collectors.events import ConnEvent, DataEvent
+from collectors.http_batch import BatchPath
 from collectors.proc_exit import UpidCache, metadata_row
 from collectors.procfs import PROC, host_id, make_upid
 from collectors.registry import StatsReporter
-from collectors.socket_trace import MAX_CAPTURE, SocketTrace
+from collectors.socket_trace import MAX_CAPTURE, DataBatch, SocketTrace
 
 __all__ = ["HttpEvents", "HttpEventsSettings"]
 
@@ -66,6 +69,7 @@ class HttpEventsSettings:
     max_poll_ms: int = 250  # longest one poll() drains before it appends what it has
     gather_ms: float = 50.0  # least time between drains while the collector keeps up (see poll)
     unresolved_s: float = 2.0  # how long a record waits for its process to be named
+    batch_path: bool = True  # whole messages of known connections parsed a batch at a time
 
     def __post_init__(self) -> None:
         for name in ("include_pids", "exclude_pids", "include_ports", "exclude_ports",
@@ -143,11 +147,13 @@ class HttpEvents:
         self.settings = HttpEventsSettings()
         self.trace = SocketTrace()
         self.tracker = ConnTracker()
+        self.batch = BatchPath(self.tracker)
         self.conn_stats = ConnStats(self.upids.upid, fallback=self._fallback_upid)
         self._scope: _Scope | None = None
         self._skip: set[tuple[int, int, int]] = set()  # connections out of scope
         self._waiting: list[tuple[int, HttpRecord]] = []  # (first try, record) without a upid
         self._known: set[str] = set()  # upids whose metadata was upserted
+        self._new_meta: list[dict[str, Any]] = []  # metadata rows of newly named processes
         self._reporter: StatsReporter | None = None
         self._lock = threading.RLock()  # stats() may be called from another thread
         self._next_conn_stats = 0
@@ -173,6 +179,7 @@ class HttpEvents:
         s = self.settings
         self.trace.configure(**s.kernel_settings())
         self.tracker = ConnTracker(body_limit=s.body_limit, max_connections=s.max_connections)
+        self.batch = BatchPath(self.tracker)
         return self
 
     def load(self) -> HttpEvents:
@@ -196,6 +203,7 @@ class HttpEvents:
         s = self.settings
         self.counters["polls"] += 1
         records: list[HttpRecord] = []
+        frames: list[pl.DataFrame] = []
         ring = self.trace.ring
         if timeout_ms and not self._behind:
             # Let a batch gather: drain at most every gather_ms unless the last drain left a
@@ -214,20 +222,20 @@ class HttpEvents:
         deadline = t0 + s.max_poll_ms * 1_000_000
         self._behind = False
         while True:
-            batch = self.trace.poll(0, s.batch_events)
-            if not batch:
+            batch = self.trace.poll_batch(s.batch_events)
+            if not len(batch):
                 break
             self.counters["batches"] += 1
             self.counters["events"] += len(batch)
             with self._lock:
-                records += self._feed(batch)
+                records += self._feed_batch(batch, frames)
             if len(batch) < s.batch_events:
                 break
             if time.monotonic_ns() > deadline:
                 self._behind = True
                 break
         with self._lock:
-            rows = self._append(records)
+            rows = self._append(records, frames)
         self.counters["busy_ns"] += time.monotonic_ns() - t0
         return self._periodic(rows)
 
@@ -254,11 +262,12 @@ class HttpEvents:
         with self._lock:
             if self.trace.attached:
                 while True:  # what the kernel wrote before we stop: the ring is finite
-                    batch = self.trace.poll(0, self.settings.batch_events)
-                    if not batch:
+                    batch = self.trace.poll_batch(self.settings.batch_events)
+                    if not len(batch):
                         break
                     self.counters["events"] += len(batch)
-                    self._append(self._feed(batch))
+                    frames: list[pl.DataFrame] = []
+                    self._append(self._feed_batch(batch, frames), frames)
                 self._append(self.tracker.flush(), final=True)
                 self.snapshot_connections()
             if self._reporter is not None:
@@ -272,11 +281,42 @@ class HttpEvents:
         with self._lock:
             t = self.tracker.counters()
         http = {f"http.{k}": v for k, v in t.items()}
+        http.update({f"http.batch_{k}": v for k, v in self.batch.counters.items()})
         return {"lost_events": self.trace.lost, "ring_events": self.trace.events,
                 "ring_bytes": self.trace.bytes, **self.counters, **http,
                 **self.conn_stats.counters, "upids_cached": len(self.upids)}
 
     # --- work
+    def _feed_batch(self, batch: DataBatch, frames: list[pl.DataFrame]) -> list[HttpRecord]:
+        """One drain: whole messages of known connections through the batch path (rows into
+        ``frames``), the rest through the tracker in ring order (records returned)."""
+        if self.settings.batch_path:
+            frame, left = self.batch.run(batch, self._accept)
+            if frame is not None:
+                frames.append(frame)
+            events = batch.events(left)
+        else:
+            events = batch.events()
+        records = self._feed(events)
+        if len(batch.ts):
+            records += self.tracker.advance(int(batch.ts.max()))
+        return records
+
+    def _accept(self, key: tuple[int, int, int], conn: _Conn, ts: int) -> str | None:
+        """The upid of a connection's process if the batch path may take its records: in
+        scope and named now (anything else waits in the tracker's path)."""
+        scope = self._scope
+        if scope is not None and (not scope.process(key[0]) or key in self._skip):
+            return None
+        return self._upid(key[0], ts)
+
+    def _upid(self, tgid: int, ts: int) -> str | None:
+        upid = self.upids.upid(tgid, ts)
+        if upid is not None and upid not in self._known:
+            self._known.add(upid)
+            self._new_meta.append(self._metadata(upid, tgid))
+        return upid
+
     def _feed(self, batch: list[DataEvent | ConnEvent]) -> list[HttpRecord]:
         tracker_feed = self.tracker.feed
         scope, skip = self._scope, self._skip
@@ -314,8 +354,10 @@ class HttpEvents:
         self.counters["skipped_events"] += skipped
         return out
 
-    def _append(self, records: list[HttpRecord], final: bool = False) -> int:
-        """Name each record's process, upsert metadata of new ones, append one batch."""
+    def _append(self, records: list[HttpRecord], frames: list[pl.DataFrame] | None = None,
+                final: bool = False) -> int:
+        """Name each record's process, upsert metadata of new ones, append one batch (with the
+        batch path's ``frames``)."""
         now = time.monotonic_ns()
         if self._waiting:
             waiting, self._waiting = self._waiting, []
@@ -323,22 +365,15 @@ class HttpEvents:
             first_try = [t for t, _ in waiting] + [now] * (len(records) - len(waiting))
         else:
             first_try = None
-        if not records:
-            return 0
-        resolve = self.upids.upid
         cache: dict[int, str | None] = {}
         ready: list[HttpRecord] = []
         upids: list[str] = []
         give_up = now - int(self.settings.unresolved_s * _SECOND)
-        new_meta = []
         for i, r in enumerate(records):
             tgid = r.tgid
             upid = cache.get(tgid, "")
             if upid == "":
-                upid = cache[tgid] = resolve(tgid, r.time_)
-                if upid is not None and upid not in self._known:
-                    self._known.add(upid)
-                    new_meta.append(self._metadata(upid, tgid))
+                upid = cache[tgid] = self._upid(tgid, r.time_)
             if upid is None:
                 tried = first_try[i] if first_try is not None else now
                 if not final and tried > give_up:
@@ -348,16 +383,20 @@ class HttpEvents:
                 upid = self._fallback_upid(tgid)
             ready.append(r)
             upids.append(upid)
-        if new_meta:
-            self.store.upsert_metadata(new_meta)
+        if self._new_meta:
+            self.store.upsert_metadata(self._new_meta)
+            self._new_meta = []
         if len(self._known) > 100_000:
             self._known.clear()
-        if not ready:
+        if ready:
+            frames = [*(frames or ()), records_to_polars(ready, upids)]
+        if not frames:
             return 0
-        self.store.append("http_events", records_to_polars(ready, upids))
-        self.counters["http_rows"] += len(ready)
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        self.store.append("http_events", frame)
+        self.counters["http_rows"] += frame.height
         self.counters["http_batches"] += 1
-        return len(ready)
+        return frame.height
 
     def snapshot_connections(self) -> int:
         """Append a conn_stats batch from the kernel's connection map now; returns its rows."""

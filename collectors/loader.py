@@ -176,6 +176,23 @@ class Record:
     def unpack(self, buf: bytes, offset: int = 0) -> tuple[Any, ...]:
         return self.struct.unpack_from(buf, offset)
 
+    @property
+    def dtype(self) -> Any:
+        """The same layout as a numpy structured dtype (for decoding many records at once).
+
+        >>> Record("pair", [("a", "I"), ("b", "Q")]).dtype.descr
+        [('a', '<u4'), ('b', '<u8')]
+        """
+        import numpy as np
+
+        return np.dtype([(name, _NUMPY_CODES.get(code) or f"S{code[:-1]}")
+                         for name, code in self.fields])
+
+
+# struct codes → numpy type codes ("16s" becomes "S16")
+_NUMPY_CODES = {"Q": "<u8", "q": "<i8", "I": "<u4", "i": "<i4", "H": "<u2", "h": "<i2",
+                "B": "u1", "b": "i1"}
+
 
 # ---- the lifecycle ----------------------------------------------------------------------------
 

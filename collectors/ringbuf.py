@@ -81,30 +81,43 @@ class RingBuffer:
         return self.producer_pos - self.consumer_pos
 
     # -- consuming --------------------------------------------------------------------------
-    def consume(self, max_records: int | None = None) -> list[bytes]:
-        """Every record ready now (at most ``max_records``), without waiting."""
-        data, mask, out = self._producer, self._mask, []
+    def consume_raw(self, max_records: int | None = None) -> tuple[bytes, list[int], list[int]]:
+        """Every record ready now (at most ``max_records``), without waiting, as one copy of the
+        ring's bytes and each record's payload offset and length in it (discarded records
+        left out): what a vectorised decoder wants, with one slice object fewer per record."""
+        data, mask = self._producer, self._mask
         limit = max_records if max_records is not None else -1
-        cons = self.consumer_pos
+        first = cons = self.consumer_pos
         prod = self.producer_pos
-        nbytes = 0
-        while cons < prod and len(out) != limit:
-            off = PAGE + (cons & mask)
-            head = _U32.unpack_from(data, off)[0]
+        starts: list[int] = []
+        lengths: list[int] = []
+        unpack = _U32.unpack_from
+        base = PAGE + (first & mask)
+        while cons < prod and len(starts) != limit:
+            at = cons - first
+            head = unpack(data, base + at)[0]
             if head & BUSY:  # reserved, not committed yet: records behind it must wait
                 break
             length = head & ~(BUSY | DISCARD)
             if not head & DISCARD:
-                out.append(data[off + HEADER:off + HEADER + length])
-                nbytes += length
+                starts.append(at + HEADER)
+                lengths.append(length)
             cons += (length + HEADER + 7) & ~7
             if cons >= prod:
                 prod = self.producer_pos
-        if out or cons != self.consumer_pos:
+        # The data pages are mapped twice in a row, so the span reads as one slice even when it
+        # wraps; it is never longer than the ring.
+        blob = data[base:base + (cons - first)] if starts else b""
+        if cons != first:
             _U64.pack_into(self._consumer, 0, cons)
-        self.records += len(out)
-        self.bytes += nbytes
-        return out
+        self.records += len(starts)
+        self.bytes += sum(lengths)
+        return blob, starts, lengths
+
+    def consume(self, max_records: int | None = None) -> list[bytes]:
+        """Every record ready now (at most ``max_records``), without waiting."""
+        blob, starts, lengths = self.consume_raw(max_records)
+        return [blob[s:s + n] for s, n in zip(starts, lengths, strict=True)]
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> list[bytes]:
         """The records ready now; if none, wait up to ``timeout_ms`` (-1: forever) for some."""

@@ -192,6 +192,12 @@ class HttpParser:
         return len(self._buf) - self._pos + len(self._body)
 
     @property
+    def idle(self) -> bool:
+        """At a message boundary with nothing held: the next bytes start a message."""
+        return (self._state == _START and self._pos >= len(self._buf) and not self._scan
+                and self._msg is None and not self._body)
+
+    @property
     def opaque(self) -> bool:
         """True once the stream switched protocols (101, CONNECT): nothing more is parsed."""
         return self._state == _OPAQUE

@@ -1,0 +1,405 @@
+"""The batch path of HTTP/1.x capture: whole messages, a ring-buffer drain at a time.
+
+Under load nearly every read or write of a keep-alive HTTP connection carries exactly one whole
+message: a request line or status line, its header block, and a body framed by Content-Length
+that ends where the syscall's bytes end. For those the per-connection state machine of
+:mod:`collectors.conn_tracker` has nothing to remember between reads, so :class:`BatchPath`
+takes them out of a :class:`~collectors.socket_trace.DataBatch` and turns them into
+``http_events`` rows column by column:
+
+1. group the batch's records by connection (numpy); a connection qualifies when the tracker
+   knows it carries HTTP and holds nothing of it (no bytes buffered, no message waiting for its
+   other half, no request method pending), it neither opens nor closes in this batch, and the
+   caller accepts it (capture scope, a known process);
+2. find each record's header block (numpy: the first CRLF CRLF of its bytes) and parse each
+   *distinct* head once, with the very functions the state machine uses (``parse_head``), so
+   a thousand identical heads cost one parse;
+3. keep a connection only if every record of it is one whole message of the kind its direction
+   carries, framed exactly (no chunked encoding, no read-until-close, no HEAD or CONNECT, no
+   interim 1xx, nothing truncated by the capture), and its responses do not outnumber its
+   requests or precede them in time;
+4. pair the k-th request of a connection with its k-th response (numpy), build the rows (Polars),
+   and hand the requests still unanswered to the state machine, which then holds them exactly as
+   if it had parsed them itself.
+
+Everything else — other connections, and whole connections with any record that does not fit —
+goes to the state machine untouched, in ring order. ``tests/test_http_batch.py`` checks that
+both paths give the same rows and counters on the same traffic, split any way into batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collectors.conn_tracker import ConnTracker, _Conn, body_text, content_type_of
+from collectors.protocols.http1 import (
+    _REQUEST_LINE,
+    _STATUS_LINE,
+    MAX_LINE,
+    Kind,
+    _content_length,
+    _message,
+)
+from collectors.protocols.http_headers import parse_fields
+from collectors.socket_trace import DataBatch
+from engine.tables import TABLES
+
+__all__ = ["BatchPath", "Head", "parse_head"]
+
+_NO_BODY, _LENGTH = 0, 1
+#: distinct heads remembered across batches (each at most a capture, 4 KiB)
+MEMO_HEADS = 4096
+
+
+class Head(NamedTuple):
+    """What a whole header block says, as far as the batch path needs it."""
+
+    request: bool
+    method: str
+    path: str
+    minor: int
+    status: int
+    reason: str
+    headers: str  # the JSON the *_headers columns hold
+    body: int  # _NO_BODY or _LENGTH
+    length: int  # Content-Length (with _LENGTH)
+    has_type: bool  # a non-empty Content-Type
+    type_code: int  # content_type column value of that Content-Type
+
+
+def parse_head(head: bytes, *, max_head: int, max_line: int = MAX_LINE) -> Head | None:
+    """A header block (start line through the blank line, as one read brought it) parsed as
+    ``HttpParser._start`` would, or None when the batch path must leave its message to the state
+    machine: not a well-formed head, bare-LF line ends, a framing it does not take."""
+    request = not head.startswith(b"HTTP/")
+    m = (_REQUEST_LINE if request else _STATUS_LINE).match(head)
+    if m is None or m.end() > min(max_line, max_head) or len(head) > max_head:
+        return None
+    nl = m.end() - 1
+    e = head.find(b"\r\n\r\n", nl - 1)
+    if e + 4 != len(head) or head.find(b"\n\n", nl, e + 3) >= 0 \
+            or head.find(b"\n\r\n", nl, e + 3) >= 0:
+        return None
+    msg = _message(Kind.REQUEST if request else Kind.RESPONSE, m)
+    fields = parse_fields(head[nl + 1:].decode("utf-8", "replace"))
+    index = fields._index
+    if request:
+        if msg.method in ("HEAD", "CONNECT"):  # their responses are framed by the method
+            return None
+    elif msg.status < 200:  # interim (1xx) and 101 Switching Protocols
+        return None
+    if "transfer-encoding" in index:
+        return None
+    body, length = _NO_BODY, 0
+    if request or msg.status not in (204, 304):
+        cl = index.get("content-length")
+        if cl is not None:
+            n = (int(cl) if cl.isascii() and cl.isdigit() and len(cl) < 19
+                 else _content_length(cl))
+            if n is None:
+                return None
+            body, length = _LENGTH, n
+        elif not request:  # delimited by the close
+            return None
+    ctype = index.get("content-type") or ""
+    return Head(request, msg.method, msg.path, msg.minor, msg.status, msg.reason,
+                fields.to_json(), body, length, bool(ctype), content_type_of(ctype))
+
+
+class _Conns(NamedTuple):
+    """The batch's connections: one group id per data record, and each group's key."""
+
+    gid: np.ndarray
+    keys: list[tuple[int, int, int]]
+
+
+def _group(batch: DataBatch) -> _Conns:
+    tgid, fd, gen = batch.tgid, batch.fd, batch.generation
+    order = np.lexsort((gen, fd, tgid))
+    st, sf, sg = tgid[order], fd[order], gen[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (st[1:] != st[:-1]) | (sf[1:] != sf[:-1]) | (sg[1:] != sg[:-1])
+    gid = np.empty(len(order), dtype=np.int64)
+    gid[order] = np.cumsum(new) - 1
+    first = order[new]
+    return _Conns(gid, list(zip(tgid[first].tolist(), fd[first].tolist(), gen[first].tolist(),
+                                strict=True)))
+
+
+def _crlf2(blob: bytes) -> np.ndarray:
+    """Where every CR LF CR LF of the buffer starts, ascending: four strided u32 compares (one
+    per alignment) instead of seven passes over the bytes."""
+    out = []
+    for k in range(4):
+        m = (len(blob) - 4 - k) // 4 + 1
+        if m > 0:
+            words = np.ndarray((m,), dtype="<u4", buffer=blob, offset=k, strides=(4,))
+            out.append(np.flatnonzero(words == 0x0A0D0A0D) * 4 + k)
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def _slices(blob: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """The byte ranges ``[starts, ends)`` of ``blob`` (disjoint) as one Arrow binary array: in
+    ascending order, the ranges and the gaps between them are laid over the blob as alternate
+    elements of one array without copying, then Arrow's take copies out the ranges."""
+    n = len(starts)
+    if not n:
+        return pa.array([], type=pa.large_binary())
+    order = np.argsort(starts, kind="stable")
+    bounds = np.empty(2 * n, dtype=np.int64)
+    bounds[0::2] = starts[order]
+    bounds[1::2] = ends[order]
+    over = pa.Array.from_buffers(pa.large_binary(), 2 * n - 1,
+                                 [None, pa.py_buffer(bounds), pa.py_buffer(blob)])
+    where = np.empty(n, dtype=np.int64)
+    where[order] = np.arange(0, 2 * n, 2)
+    return over.take(pa.array(where))
+
+
+def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Bodies as table text (see ``body_text``): ASCII ones as they are, any other decoded one
+    by one."""
+    arr = _slices(blob, starts, starts + lengths)
+    if not len(arr):
+        return pa.array([], type=pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
+    values = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[:offsets[-1]] \
+        if offsets[-1] else np.zeros(0, dtype=np.uint8)
+    high = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(values >= 0x80, out=high[1:])
+    if (high[offsets[1:]] != high[offsets[:-1]]).any():  # rare: decoded one by one
+        return pa.array([body_text(t) for t in arr.to_pylist()], type=pa.large_string())
+    return arr.view(pa.large_string())
+
+
+_COLUMNS = [name for name, _, _, _ in TABLES["http_events"].columns]
+
+#: (key, conn) → the connection's upid if the batch path may take it, else None
+Accept = Callable[[tuple[int, int, int], _Conn, int], "str | None"]
+
+
+class BatchPath:
+    """Takes the whole messages of qualifying connections out of each batch (see the module
+    docstring). Counters: ``records`` taken, ``rows`` made, ``heads_parsed`` (distinct heads
+    parsed), ``left`` (data records handed to the state machine)."""
+
+    def __init__(self, tracker: ConnTracker) -> None:
+        self.tracker = tracker
+        self._memo: dict[bytes, Head | None] = {}
+        self.counters = {"records": 0, "rows": 0, "heads_parsed": 0, "left": 0}
+
+    def run(self, batch: DataBatch, accept: Accept) -> tuple[pl.DataFrame | None, np.ndarray]:
+        """The http_events rows (``upid`` included) of the records taken, and the indices of
+        the data records left for the state machine, ascending."""
+        n = len(batch.order)
+        everything = np.arange(n)
+        if n == 0:
+            return None, everything
+        tracker = self.tracker
+        conns = _group(batch)
+        ngroups = len(conns.keys)
+        # A connection opened in this batch is left to the tracker; one closed in it is taken
+        # if the close comes after all its bytes (the tracker then sees the close last).
+        opened: set[tuple[int, int, int]] = set()
+        closed: dict[tuple[int, int, int], int] = {}
+        for at, e in batch.conns:
+            k = (e.conn.tgid, e.conn.fd, e.conn.generation)
+            if e.opened:
+                opened.add(k)
+            else:
+                closed.setdefault(k, at)
+        if closed:
+            last_at = np.zeros(ngroups, dtype=np.int64)
+            np.maximum.at(last_at, conns.gid, batch.order)
+        req_dir = np.full(ngroups, -1, dtype=np.int64)
+        objs: list[_Conn | None] = [None] * ngroups
+        upids: list[str] = [""] * ngroups
+        first_ts = batch.ts[np.unique(conns.gid, return_index=True)[1]]
+        for g, key in enumerate(conns.keys):
+            if key in opened or (key in closed and closed[key] < last_at[g]):
+                continue
+            conn = tracker.idle_http(key)
+            if conn is None:
+                continue
+            upid = accept(key, conn, int(first_ts[g]))
+            if upid is None:
+                continue
+            assert conn.parsers is not None
+            req_dir[g] = 0 if conn.parsers[0].kind == Kind.REQUEST else 1
+            objs[g] = conn
+            upids[g] = upid
+        cand = np.flatnonzero(req_dir[conns.gid] >= 0)
+        if not len(cand):
+            self.counters["left"] += n
+            return None, everything
+        gid = conns.gid[cand]
+        ps = batch.start[cand]
+        pe = ps + batch.captured[cand]
+        ts = batch.ts[cand]
+        is_req = batch.direction[cand] == req_dir[gid]
+
+        # Heads: the first CRLF CRLF of each record's bytes ends it.
+        crlf2 = _crlf2(batch.blob)
+        j = np.searchsorted(crlf2, ps)
+        he = crlf2[np.minimum(j, max(len(crlf2) - 1, 0))] + 4 if len(crlf2) else pe + 1
+        ok = (j < len(crlf2)) & (he <= pe) & (batch.captured[cand] == batch.size[cand])
+        heads, code = self._heads(batch.blob, ps, he, ok)
+        if not heads:
+            self.counters["left"] += n
+            return None, everything
+        h_req = np.array([h.request for h in heads])
+        h_body = np.array([h.body for h in heads])
+        h_len = np.array([h.length for h in heads], dtype=np.int64)
+        c = np.maximum(code, 0)
+        body_len = pe - he
+        framed = np.where(h_body[c] == _LENGTH, body_len == h_len[c], body_len == 0)
+        ok &= (code >= 0) & (h_req[c] == is_req) & framed
+
+        # A connection is taken whole or not at all. Its first responses answer the requests
+        # the tracker holds (those go to the state machine); the k-th response after them
+        # answers the k-th request of this batch.
+        bad = np.zeros(ngroups, dtype=bool)
+        bad[gid[~ok]] = True
+        held = np.array([len(o.requests) if o is not None else 0 for o in objs], dtype=np.int64)
+        n_req = np.bincount(gid[is_req], minlength=ngroups)
+        n_resp = np.bincount(gid[~is_req], minlength=ngroups)
+        bad |= n_resp > n_req + held
+        # The tracker bounds the messages waiting on a connection at any moment: the depth of
+        # its queue (held + requests so far - responses so far, in ring order) must stay within.
+        by_conn = np.argsort(gid, kind="stable")
+        depth = np.cumsum(np.where(is_req[by_conn], 1, -1))
+        starts = np.flatnonzero(np.r_[True, gid[by_conn][1:] != gid[by_conn][:-1]])
+        depth -= np.repeat(depth[starts] - np.where(is_req[by_conn][starts], 1, -1),
+                           np.diff(np.r_[starts, len(by_conn)]))
+        depth += held[gid[by_conn]]
+        deepest = np.maximum.reduceat(np.abs(depth), starts)
+        bad[gid[by_conn][starts][deepest > tracker.max_pending]] = True
+        reqs = np.flatnonzero(is_req)
+        resps = np.flatnonzero(~is_req)
+        reqs = reqs[np.argsort(gid[reqs], kind="stable")]
+        resps = resps[np.argsort(gid[resps], kind="stable")]
+        groups = np.arange(ngroups)
+        req_rank = np.arange(len(reqs)) - np.searchsorted(gid[reqs], groups)[gid[reqs]]
+        resp_rank = np.arange(len(resps)) - np.searchsorted(gid[resps], groups)[gid[resps]]
+        answers_held = resp_rank < held[gid[resps]]
+        r = resps[~answers_held]
+        pair_gid = gid[r]
+        want = np.searchsorted(gid[reqs], pair_gid) + resp_rank[~answers_held] - held[pair_gid]
+        q = reqs[np.minimum(want, max(len(reqs) - 1, 0))] if len(reqs) else r
+        bad[pair_gid[ts[r] < ts[q]]] = True
+        keep = ~bad[pair_gid]
+        q, r, pair_gid = q[keep], r[keep], pair_gid[keep]
+        answered = np.maximum(n_resp - held, 0)
+        waiting = reqs[req_rank >= answered[gid[reqs]]]
+        taken = ~bad[gid]
+        taken[waiting] = False
+        taken[resps[answers_held]] = False
+        left = np.ones(n, dtype=bool)
+        left[cand[taken]] = False
+        left_idx = np.flatnonzero(left)
+
+        # What the state machine would have noted.
+        pairs = np.bincount(pair_gid, minlength=ngroups)
+        last = np.full(ngroups, -1, dtype=np.int64)
+        np.maximum.at(last, gid[taken], np.flatnonzero(taken))  # the last in ring order
+        for g in np.flatnonzero(~bad & (req_dir >= 0)).tolist():
+            conn = objs[g]
+            assert conn is not None and conn.parsers is not None
+            if last[g] >= 0:
+                conn.last_ts = int(ts[last[g]])
+            tracker.touch(conn.key)
+            d = int(req_dir[g])
+            conn.parsers[d].messages += int(pairs[g])
+            conn.parsers[1 - d].messages += int(pairs[g])
+        tracker.count_records(len(r))
+        self.counters["records"] += 2 * len(r)
+        self.counters["rows"] += len(r)
+        self.counters["left"] += len(left_idx)
+        if not len(r):
+            return None, left_idx
+        frame = self._rows(batch.blob, heads, code, q, r, pair_gid, ts, he, objs, upids,
+                           self.tracker.body_limit)
+        return frame, left_idx
+
+    def _heads(self, blob: bytes, ps: np.ndarray, he: np.ndarray,
+               ok: np.ndarray) -> tuple[list[Head], np.ndarray]:
+        """Each distinct head of the records marked ``ok`` parsed once (Arrow's hash
+        dictionary finds them); ``code`` numbers each record's head in the returned list (-1:
+        none, or one the batch path does not take)."""
+        memo, max_head = self._memo, self.tracker.max_head
+        if len(memo) > MEMO_HEADS:
+            memo.clear()
+        code = np.full(len(ps), -1, dtype=np.int64)
+        at = np.flatnonzero(ok)
+        if not len(at):
+            return [], code
+        encoded = pc.dictionary_encode(_slices(blob, ps[at], he[at]))
+        heads: list[Head] = []
+        index = []
+        for raw in encoded.dictionary.to_pylist():
+            head = memo.get(raw, False)
+            if head is False:
+                head = memo[raw] = parse_head(raw, max_head=max_head)
+                self.counters["heads_parsed"] += 1
+            if head is None:
+                index.append(-1)
+            else:
+                index.append(len(heads))
+                heads.append(head)
+        code[at] = np.asarray(index, dtype=np.int64)[encoded.indices.to_numpy()]
+        return heads, code
+
+    @staticmethod
+    def _rows(blob: bytes, heads: list[Head], code: np.ndarray, q: np.ndarray, r: np.ndarray,
+              gid: np.ndarray, ts: np.ndarray, he: np.ndarray, objs: list[_Conn | None],
+              upids: list[str], body_limit: int) -> pl.DataFrame:
+        """One row per (request q, response r) pair, in the http_events schema."""
+        qc, rc = code[q], code[r]
+        n = len(q)
+
+        def per(values: list, idx: np.ndarray, dtype: pa.DataType) -> pa.Array:
+            return pa.array(values, type=dtype).take(idx)
+
+        h_len = np.array([h.length if h.body == _LENGTH else 0 for h in heads], dtype=np.int64)
+        has_type = np.array([h.has_type for h in heads])
+        type_code = np.array([h.type_code for h in heads], dtype=np.int64)
+        req_len, resp_len = h_len[qc], h_len[rc]
+        conns = [o for o in objs if o is not None]
+        g = np.cumsum([o is not None for o in objs]) - 1  # group id → index into conns
+        cg = g[gid]
+        text, i64 = pa.large_string(), pa.int64()
+        cols = {
+            "time_": pa.array(ts[q].view("datetime64[ns]")),
+            "upid": per([u for u, o in zip(upids, objs, strict=True) if o is not None], cg, text),
+            "remote_addr": per([o.remote_addr for o in conns], cg, text),
+            "remote_port": per([o.remote_port for o in conns], cg, i64),
+            "local_addr": per([o.local_addr for o in conns], cg, text),
+            "local_port": per([o.local_port for o in conns], cg, i64),
+            "trace_role": per([int(o.role) for o in conns], cg, i64),
+            "encrypted": pa.array(np.zeros(n, dtype=bool)),
+            "major_version": pa.array(np.ones(n, dtype=np.int64)),
+            "minor_version": per([h.minor for h in heads], rc, i64),
+            "content_type": pa.array(np.where(has_type[rc], type_code[rc],
+                                              np.where(has_type[qc], type_code[qc], 0))),
+            "req_headers": per([h.headers for h in heads], qc, text),
+            "req_method": per([h.method for h in heads], qc, text),
+            "req_path": per([h.path for h in heads], qc, text),
+            "req_body": _texts(blob, he[q], np.minimum(req_len, body_limit)),
+            "req_body_size": pa.array(req_len),
+            "resp_headers": per([h.headers for h in heads], rc, text),
+            "resp_status": per([h.status for h in heads], rc, i64),
+            "resp_message": per([h.reason for h in heads], rc, text),
+            "resp_body": _texts(blob, he[r], np.minimum(resp_len, body_limit)),
+            "resp_body_size": pa.array(resp_len),
+            "latency": pa.array(np.maximum(ts[r] - ts[q], 0)),
+        }
+        frame = pl.from_arrow(pa.RecordBatch.from_arrays([cols[c] for c in _COLUMNS],
+                                                         names=_COLUMNS))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
