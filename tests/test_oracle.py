@@ -790,3 +790,23 @@ def test_top_k_by_a_sampled_threshold_is_the_stable_top_k(keys, ascending, head,
     want = base.sort(keys, descending=[not f for f in flags], nulls_last=True,
                      maintain_order=True).head(head)
     assert got["i"].to_list() == want["i"].to_list()
+
+
+def test_literals_made_once_keep_their_sign_type_and_value():
+    """Typed Polars literals are made once per (Python type, value, type) and shared: -0.0 and
+    0.0, 1 and True, and NaN must each still come out as themselves."""
+    from engine.executor import translate
+    from engine.exprs import Literal as Lit
+    from engine.types import ColumnType, DataType
+
+    def value(v, dtype):
+        return pl.select(translate(Lit(v, ColumnType(dtype)), None).alias("v"))["v"]
+
+    for _ in range(2):  # the second time from the cache
+        assert math.copysign(1, value(-0.0, DataType.FLOAT64)[0]) == -1
+        assert math.copysign(1, value(0.0, DataType.FLOAT64)[0]) == 1
+        assert math.isnan(value(float("nan"), DataType.FLOAT64)[0])
+        assert value(True, DataType.BOOLEAN).dtype == pl.Boolean
+        assert value(1, DataType.INT64).dtype == pl.Int64
+        assert value(1, DataType.FLOAT64).to_list() == [1.0]
+        assert value(NOW, DataType.TIME64NS).dtype == pl.Datetime("ns")
