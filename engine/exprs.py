@@ -97,17 +97,17 @@ class AggCall:
         return f"{self.name}={self.fn}({inner})"
 
 
-def columns_of(expr: Expr | AggCall) -> set[str]:
+def columns_of(expr: Expr | AggCall) -> frozenset[str]:
     """Names of the input columns an expression reads."""
     if isinstance(expr, AggCall):
-        return columns_of(expr.arg) if expr.arg is not None else set()
+        return columns_of(expr.arg) if expr.arg is not None else frozenset()
     # Expressions are immutable, and the optimizer's rules ask about the same ones many times
     # (a third of optimizing a 300-line script went here): remember the answer on the node.
     known = expr.__dict__.get("_columns")
     if known is None:
         known = frozenset(e.name for e in expr.walk() if isinstance(e, ColumnRef))
         object.__setattr__(expr, "_columns", known)
-    return set(known)
+    return known
 
 
 def format_literal(value: Any, dtype: DataType) -> str:

@@ -14,7 +14,7 @@ Int64
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -101,6 +101,11 @@ class Schema:
     """An ordered list of named columns (the shape of a relation)."""
 
     columns: tuple[tuple[str, ColumnType], ...]
+    #: name → type, for lookups in constant time (plans of long scripts carry ~100 columns)
+    _by_name: dict[str, ColumnType] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", dict(reversed(self.columns)))  # the first wins
 
     @classmethod
     def of(cls, pairs: dict[str, ColumnType] | list[tuple[str, ColumnType]]) -> Schema:
@@ -112,13 +117,10 @@ class Schema:
         return [n for n, _ in self.columns]
 
     def get(self, name: str) -> ColumnType | None:
-        for n, t in self.columns:
-            if n == name:
-                return t
-        return None
+        return self._by_name.get(name)
 
     def __contains__(self, name: object) -> bool:
-        return any(n == name for n, _ in self.columns)
+        return name in self._by_name
 
     def __getitem__(self, name: str) -> ColumnType:
         t = self.get(name)

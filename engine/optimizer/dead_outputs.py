@@ -9,7 +9,7 @@ Before::                                   After::
 from __future__ import annotations
 
 from engine.optimizer.columns import required_columns, shrink
-from engine.optimizer.transform import rewrite
+from engine.optimizer.transform import replace_children, rewrite
 from engine.relations import Aggregate, Map, Plan, Relation
 
 __all__ = ["dead_outputs"]
@@ -24,11 +24,15 @@ def dead_outputs(plan: Plan) -> Plan:
             exprs = tuple((n, e) for n, e in old.exprs if n in wanted)
             if not exprs and old.keep_input:
                 return children[0]
+            if len(exprs) == len(old.exprs):
+                return replace_children(old, children)  # nothing dropped: no new node
             return Map(children[0], exprs or old.exprs[:1], old.keep_input, span=old.span)
         if isinstance(old, Aggregate):
             aggs = tuple(a for a in old.aggs if a.name in wanted)
             if not aggs and not old.groups:
                 aggs = old.aggs[:1]
+            if len(aggs) == len(old.aggs):
+                return replace_children(old, children)
             return Aggregate(children[0], old.groups, aggs, span=old.span)
         return shrink(old, children, wanted)
 

@@ -16,6 +16,8 @@ of filters and maps is rebuilt once, not once per filter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.exprs import Expr, columns_of
 from engine.optimizer.exprs import conjoin, conjuncts, rename
 from engine.optimizer.transform import replace_children
@@ -43,17 +45,25 @@ def _split(node: Relation, parts: Pending) -> tuple[Pending, list[Pending]]:
         return [], [parts]
     if isinstance(node, Map) and node.keep_input:
         computed = {n for n, _ in node.exprs}
-        down = [p for p in parts if not columns_of(p) & computed]
-        return [p for p in parts if columns_of(p) & computed], [down]
+        return _partition(parts, lambda cols: computed.isdisjoint(cols))
     if isinstance(node, Aggregate):
         groups = set(node.groups)
-        return ([p for p in parts if not columns_of(p) <= groups],
-                [[p for p in parts if columns_of(p) <= groups]])
+        return _partition(parts, groups.issuperset)
     if isinstance(node, Union):
         return [], [list(parts) for _ in node.inputs]
     if isinstance(node, Join):
         return _split_join(node, parts)
     return parts, [[] for _ in node.children]
+
+
+def _partition(parts: Pending, goes_down: Callable[[frozenset[str]], bool]
+               ) -> tuple[Pending, list[Pending]]:
+    """(the conjuncts that stay, [those that go down]) by the columns each reads."""
+    stay: Pending = []
+    down: Pending = []
+    for p in parts:
+        (down if goes_down(columns_of(p)) else stay).append(p)
+    return stay, [down]
 
 
 def _split_join(node: Join, parts: Pending) -> tuple[Pending, list[Pending]]:
