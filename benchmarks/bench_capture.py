@@ -8,8 +8,12 @@ Runs, interleaved and repeated (the machine is shared: compare runs next to each
 - **baseline**: no tracing;
 - **tracepoints only**: the socket tracer attached with a port filter nothing matches, so every
   syscall pays the tracepoints and nothing is captured (the floor of this design);
+- **ring drained only**: the socket tracer capturing nginx's port, its ring buffer drained and
+  the records thrown away (the floor of capturing payloads: tracepoints, copies, the drain);
 - **full capture**: HttpEvents tracing every process on nginx's port (nginx and wrk: two
   records per request), draining in this process, appending to a TableStore;
+- **full capture, state machine only**: the same with the batch path off (every record through
+  the per-connection parser, as before the batch path existed);
 - **server only**: the same, limited to nginx's worker (``include_pids``);
 - **paced**: full capture at a load wrk paces well below saturation (a Lua ``delay()``), to
   see whether the collector keeps up without losing events.
@@ -84,6 +88,32 @@ def run_tracepoints_only(url: str, seconds: float, conns: int) -> dict:
         trace.close()
 
 
+def run_drain_only(url: str, seconds: float, conns: int, port: int) -> dict:
+    import select
+
+    from collectors.socket_trace import SocketTrace, SocketTraceSettings
+
+    trace = SocketTrace(SocketTraceSettings(ports=(port,)))
+    trace.start()
+    try:
+        ring = trace.ring
+        records = 0
+        c0 = cpu_s()
+        proc = wrk(url, seconds, conns)
+        while proc.poll() is None:
+            select.select([ring.fileno()], [], [], 0.05)
+            time.sleep(0.05)  # as HttpEvents gathers
+            records += len(ring.consume_raw()[1])
+        while ring.pending():
+            records += len(ring.consume_raw()[1])
+        used = cpu_s() - c0
+        n, rate = wrk_result(proc)
+        return {"requests": n, "rate": rate, "lost": trace.lost, "events": records,
+                "cpu_s": used, "cpu_us_per_event": used / max(records, 1) * 1e6}
+    finally:
+        trace.close()
+
+
 def run_capture(url: str, seconds: float, conns: int, settings: dict,
                 script: str | None = None) -> dict:
     from collectors.http_events import HttpEvents
@@ -111,6 +141,7 @@ def run_capture(url: str, seconds: float, conns: int, settings: dict,
         return {"requests": n, "rate": rate, "lost": stats["lost_events"], "rows": rows,
                 "drain_s": drain_s, "cpu_s": used, "cpu_us_per_row": used / max(rows, 1) * 1e6,
                 "events": stats["events"], "parse_errors": stats["http.parse_errors"],
+                "batch_path_rows": stats["http.batch_rows"],
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     finally:
         collector.close()
@@ -166,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{nginx.port}/bench"
     full = {"include_ports": (nginx.port,)}
     server = {"include_ports": (nginx.port,), "include_pids": (nginx.worker,)}
+    slow = {"include_ports": (nginx.port,), "batch_path": False}
     results: dict[str, list[dict]] = {}
     try:
         rss = idle_rss(3.0)
@@ -174,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
             runs = {
                 "baseline": lambda: run_baseline(url, args.seconds, args.conns),
                 "tracepoints only": lambda: run_tracepoints_only(url, args.seconds, args.conns),
+                "ring drained only": lambda: run_drain_only(url, args.seconds, args.conns,
+                                                            nginx.port),
                 "full capture": lambda: run_capture(url, args.seconds, args.conns, full),
+                "full capture, state machine only": lambda: run_capture(
+                    url, args.seconds, args.conns, slow),
                 "server only": lambda: run_capture(url, args.seconds, args.conns, server),
                 "paced baseline": lambda: run_baseline(url, args.seconds, args.pace_conns,
                                                        str(pace)),
@@ -214,6 +250,9 @@ def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
             rows += [f"{max(r['lost'] for r in rs)}", f"{_mean(rs, 'rows'):,.0f}",
                      f"{_mean(rs, 'drain_s'):.1f}", f"{_mean(rs, 'cpu_s'):.1f}",
                      f"{_mean(rs, 'cpu_us_per_row'):.1f}"]
+        elif "events" in rs[0]:  # drained only: CPU per record, not per row
+            rows += [f"{max(r['lost'] for r in rs)}", "", "", f"{_mean(rs, 'cpu_s'):.1f}",
+                     f"({_mean(rs, 'cpu_us_per_event'):.1f} per record)"]
         elif "lost" in rs[0]:
             rows += ["0", "", "", "", ""]
         else:

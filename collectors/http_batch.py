@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -150,12 +149,12 @@ def _slices(blob: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     elements of one array without copying, then Arrow's take copies out the ranges."""
     n = len(starts)
     if not n:
-        return pa.array([], type=pa.large_binary())
+        return pa.array([], type=pa.binary())
     order = np.argsort(starts, kind="stable")
-    bounds = np.empty(2 * n, dtype=np.int64)
+    bounds = np.empty(2 * n, dtype=np.int32)  # a drain is a few MiB
     bounds[0::2] = starts[order]
     bounds[1::2] = ends[order]
-    over = pa.Array.from_buffers(pa.large_binary(), 2 * n - 1,
+    over = pa.Array.from_buffers(pa.binary(), 2 * n - 1,
                                  [None, pa.py_buffer(bounds), pa.py_buffer(blob)])
     where = np.empty(n, dtype=np.int64)
     where[order] = np.arange(0, 2 * n, 2)
@@ -167,15 +166,16 @@ def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     by one."""
     arr = _slices(blob, starts, starts + lengths)
     if not len(arr):
-        return pa.array([], type=pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
-    values = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[:offsets[-1]] \
-        if offsets[-1] else np.zeros(0, dtype=np.uint8)
+        return pa.array([], type=pa.string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    values = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] \
+        if offsets[-1] > offsets[0] else np.zeros(0, dtype=np.uint8)
+    offsets = offsets - offsets[0]
     high = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(values >= 0x80, out=high[1:])
     if (high[offsets[1:]] != high[offsets[:-1]]).any():  # rare: decoded one by one
-        return pa.array([body_text(t) for t in arr.to_pylist()], type=pa.large_string())
-    return arr.view(pa.large_string())
+        return pa.array([body_text(t) for t in arr.to_pylist()], type=pa.string())
+    return arr.view(pa.string())
 
 
 _COLUMNS = [name for name, _, _, _ in TABLES["http_events"].columns]
@@ -194,7 +194,7 @@ class BatchPath:
         self._memo: dict[bytes, Head | None] = {}
         self.counters = {"records": 0, "rows": 0, "heads_parsed": 0, "left": 0}
 
-    def run(self, batch: DataBatch, accept: Accept) -> tuple[pl.DataFrame | None, np.ndarray]:
+    def run(self, batch: DataBatch, accept: Accept) -> tuple[pa.RecordBatch | None, np.ndarray]:
         """The http_events rows (``upid`` included) of the records taken, and the indices of
         the data records left for the state machine, ascending."""
         n = len(batch.order)
@@ -358,13 +358,16 @@ class BatchPath:
     @staticmethod
     def _rows(blob: bytes, heads: list[Head], code: np.ndarray, q: np.ndarray, r: np.ndarray,
               gid: np.ndarray, ts: np.ndarray, he: np.ndarray, objs: list[_Conn | None],
-              upids: list[str], body_limit: int) -> pl.DataFrame:
+              upids: list[str], body_limit: int) -> pa.RecordBatch:
         """One row per (request q, response r) pair, in the http_events schema."""
         qc, rc = code[q], code[r]
         n = len(q)
 
-        def per(values: list, idx: np.ndarray, dtype: pa.DataType) -> pa.Array:
-            return pa.array(values, type=dtype).take(idx)
+        def per(values: list, idx: np.ndarray) -> pa.Array:  # strings: Arrow's take
+            return pa.array(values, type=pa.string()).take(pa.array(idx))
+
+        def ints(values: list, idx: np.ndarray) -> pa.Array:
+            return pa.array(np.asarray(values, dtype=np.int64)[idx])
 
         h_len = np.array([h.length if h.body == _LENGTH else 0 for h in heads], dtype=np.int64)
         has_type = np.array([h.has_type for h in heads])
@@ -373,33 +376,29 @@ class BatchPath:
         conns = [o for o in objs if o is not None]
         g = np.cumsum([o is not None for o in objs]) - 1  # group id → index into conns
         cg = g[gid]
-        text, i64 = pa.large_string(), pa.int64()
         cols = {
             "time_": pa.array(ts[q].view("datetime64[ns]")),
-            "upid": per([u for u, o in zip(upids, objs, strict=True) if o is not None], cg, text),
-            "remote_addr": per([o.remote_addr for o in conns], cg, text),
-            "remote_port": per([o.remote_port for o in conns], cg, i64),
-            "local_addr": per([o.local_addr for o in conns], cg, text),
-            "local_port": per([o.local_port for o in conns], cg, i64),
-            "trace_role": per([int(o.role) for o in conns], cg, i64),
+            "upid": per([u for u, o in zip(upids, objs, strict=True) if o is not None], cg),
+            "remote_addr": per([o.remote_addr for o in conns], cg),
+            "remote_port": ints([o.remote_port for o in conns], cg),
+            "local_addr": per([o.local_addr for o in conns], cg),
+            "local_port": ints([o.local_port for o in conns], cg),
+            "trace_role": ints([int(o.role) for o in conns], cg),
             "encrypted": pa.array(np.zeros(n, dtype=bool)),
             "major_version": pa.array(np.ones(n, dtype=np.int64)),
-            "minor_version": per([h.minor for h in heads], rc, i64),
+            "minor_version": ints([h.minor for h in heads], rc),
             "content_type": pa.array(np.where(has_type[rc], type_code[rc],
                                               np.where(has_type[qc], type_code[qc], 0))),
-            "req_headers": per([h.headers for h in heads], qc, text),
-            "req_method": per([h.method for h in heads], qc, text),
-            "req_path": per([h.path for h in heads], qc, text),
+            "req_headers": per([h.headers for h in heads], qc),
+            "req_method": per([h.method for h in heads], qc),
+            "req_path": per([h.path for h in heads], qc),
             "req_body": _texts(blob, he[q], np.minimum(req_len, body_limit)),
             "req_body_size": pa.array(req_len),
-            "resp_headers": per([h.headers for h in heads], rc, text),
-            "resp_status": per([h.status for h in heads], rc, i64),
-            "resp_message": per([h.reason for h in heads], rc, text),
+            "resp_headers": per([h.headers for h in heads], rc),
+            "resp_status": ints([h.status for h in heads], rc),
+            "resp_message": per([h.reason for h in heads], rc),
             "resp_body": _texts(blob, he[r], np.minimum(resp_len, body_limit)),
             "resp_body_size": pa.array(resp_len),
             "latency": pa.array(np.maximum(ts[r] - ts[q], 0)),
         }
-        frame = pl.from_arrow(pa.RecordBatch.from_arrays([cols[c] for c in _COLUMNS],
-                                                         names=_COLUMNS))
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+        return pa.RecordBatch.from_arrays([cols[c] for c in _COLUMNS], names=_COLUMNS)

@@ -31,10 +31,10 @@ import time
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import polars as pl
+import pyarrow as pa
 
 from collectors.conn_stats import ConnStats
-from collectors.conn_tracker import ConnTracker, HttpRecord, _Conn, records_to_polars
+from collectors.conn_tracker import ConnTracker, HttpRecord, _Conn, records_to_arrow
 from collectors.events import ConnEvent, DataEvent
 from collectors.http_batch import BatchPath
 from collectors.proc_exit import UpidCache, metadata_row
@@ -203,7 +203,7 @@ class HttpEvents:
         s = self.settings
         self.counters["polls"] += 1
         records: list[HttpRecord] = []
-        frames: list[pl.DataFrame] = []
+        frames: list[pa.RecordBatch] = []
         ring = self.trace.ring
         if timeout_ms and not self._behind:
             # Let a batch gather: drain at most every gather_ms unless the last drain left a
@@ -266,7 +266,7 @@ class HttpEvents:
                     if not len(batch):
                         break
                     self.counters["events"] += len(batch)
-                    frames: list[pl.DataFrame] = []
+                    frames: list[pa.RecordBatch] = []
                     self._append(self._feed_batch(batch, frames), frames)
                 self._append(self.tracker.flush(), final=True)
                 self.snapshot_connections()
@@ -287,7 +287,7 @@ class HttpEvents:
                 **self.conn_stats.counters, "upids_cached": len(self.upids)}
 
     # --- work
-    def _feed_batch(self, batch: DataBatch, frames: list[pl.DataFrame]) -> list[HttpRecord]:
+    def _feed_batch(self, batch: DataBatch, frames: list[pa.RecordBatch]) -> list[HttpRecord]:
         """One drain: whole messages of known connections through the batch path (rows into
         ``frames``), the rest through the tracker in ring order (records returned)."""
         if self.settings.batch_path:
@@ -354,7 +354,7 @@ class HttpEvents:
         self.counters["skipped_events"] += skipped
         return out
 
-    def _append(self, records: list[HttpRecord], frames: list[pl.DataFrame] | None = None,
+    def _append(self, records: list[HttpRecord], frames: list[pa.RecordBatch] | None = None,
                 final: bool = False) -> int:
         """Name each record's process, upsert metadata of new ones, append one batch (with the
         batch path's ``frames``)."""
@@ -389,14 +389,13 @@ class HttpEvents:
         if len(self._known) > 100_000:
             self._known.clear()
         if ready:
-            frames = [*(frames or ()), records_to_polars(ready, upids)]
-        if not frames:
-            return 0
-        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
-        self.store.append("http_events", frame)
-        self.counters["http_rows"] += frame.height
-        self.counters["http_batches"] += 1
-        return frame.height
+            frames = [*(frames or ()), records_to_arrow(ready, upids)]
+        rows = 0
+        for frame in frames or ():
+            rows += self.store.append("http_events", frame)
+            self.counters["http_batches"] += 1
+        self.counters["http_rows"] += rows
+        return rows
 
     def snapshot_connections(self) -> int:
         """Append a conn_stats batch from the kernel's connection map now; returns its rows."""

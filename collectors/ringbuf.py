@@ -5,8 +5,10 @@ side of the kernel's protocol (kernel/bpf/ringbuf.c, libbpf's ringbuf.c)::
 
     offset 0     consumer page  RW   u64 consumer_pos (we advance it)
     offset PAGE  producer page  RO   u64 producer_pos (the kernel advances it)
-                 data           RO   size bytes, mapped twice in a row so that a record that wraps
-                                     around the end reads as one contiguous slice
+                 data           RO   size bytes (the kernel offers them mapped twice in a row, so
+                                     that a record that wraps reads as one slice; we map them
+                                     once, since every read copies out anyway, and join the two
+                                     pieces of a wrapping read: half the resident memory)
 
     record at data[pos & (size - 1)]:  u32 len | BUSY (bit 31) | DISCARD (bit 30), u32 pgoff,
                                        len bytes of payload, padded to 8 bytes
@@ -36,6 +38,9 @@ PAGE = mmap.PAGESIZE
 BUSY = 1 << 31
 DISCARD = 1 << 30
 HEADER = 8
+#: The largest record a collector writes (socket_trace's data_event with a full 4 KiB capture),
+#: rounded up: a copy of the ring is never cut shorter than one of these.
+MAX_RECORD = 8192
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -56,7 +61,7 @@ class RingBuffer:
         self._consumer = mmap.mmap(map_fd, PAGE, mmap.MAP_SHARED,
                                    mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
         try:
-            self._producer = mmap.mmap(map_fd, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
+            self._producer = mmap.mmap(map_fd, PAGE + size, mmap.MAP_SHARED, mmap.PROT_READ,
                                        offset=PAGE)
         except BaseException:
             self._consumer.close()
@@ -81,35 +86,46 @@ class RingBuffer:
         return self.producer_pos - self.consumer_pos
 
     # -- consuming --------------------------------------------------------------------------
-    def consume_raw(self, max_records: int | None = None) -> tuple[bytes, list[int], list[int]]:
-        """Every record ready now (at most ``max_records``), without waiting, as one copy of the
-        ring's bytes and each record's payload offset and length in it (discarded records
-        left out): what a vectorised decoder wants, with one slice object fewer per record."""
-        data, mask = self._producer, self._mask
+    def consume_raw(self, max_records: int | None = None,
+                    max_bytes: int = 4 << 20) -> tuple[bytes, list[int], list[int]]:
+        """Every record ready now (at most ``max_records``, in about ``max_bytes`` of ring),
+        without waiting, as one copy of the ring's bytes and each record's payload offset and
+        length in it (discarded records left out): what a vectorised decoder wants, with no
+        slice object per record."""
         limit = max_records if max_records is not None else -1
-        first = cons = self.consumer_pos
-        prod = self.producer_pos
+        first = self.consumer_pos
+        avail = self.producer_pos - first
+        if avail <= 0:
+            return b"", [], []
+        # One copy of what is there (a span that wraps is joined from its two pieces), then
+        # the walk reads record headers from the copy.
+        base = PAGE + (first & self._mask)
+        span = min(avail, max(max_bytes, HEADER + MAX_RECORD))
+        end = PAGE + self.size
+        data = self._producer
+        blob = data[base:base + span] if base + span <= end else \
+            data[base:end] + data[PAGE:PAGE + span - (end - base)]
+        words = memoryview(blob).cast("I") if span % 4 == 0 else \
+            memoryview(blob[:span - span % 4]).cast("I")
         starts: list[int] = []
         lengths: list[int] = []
-        unpack = _U32.unpack_from
-        base = PAGE + (first & mask)
-        while cons < prod and len(starts) != limit:
-            at = cons - first
-            head = unpack(data, base + at)[0]
+        at = 0
+        end = len(words) * 4
+        while at + HEADER <= end and len(starts) != limit:
+            head = words[at >> 2]  # records start 8-aligned
             if head & BUSY:  # reserved, not committed yet: records behind it must wait
                 break
             length = head & ~(BUSY | DISCARD)
+            step = (length + HEADER + 7) & ~7
+            if at + HEADER + length > span:  # cut by the copy: next time
+                break
             if not head & DISCARD:
                 starts.append(at + HEADER)
                 lengths.append(length)
-            cons += (length + HEADER + 7) & ~7
-            if cons >= prod:
-                prod = self.producer_pos
-        # The data pages are mapped twice in a row, so the span reads as one slice even when it
-        # wraps; it is never longer than the ring.
-        blob = data[base:base + (cons - first)] if starts else b""
-        if cons != first:
-            _U64.pack_into(self._consumer, 0, cons)
+            at += step
+        words.release()
+        if at:
+            _U64.pack_into(self._consumer, 0, first + at)
         self.records += len(starts)
         self.bytes += sum(lengths)
         return blob, starts, lengths

@@ -14,7 +14,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.conn_tracker import records_to_polars
+from collectors.conn_tracker import records_to_arrow
 from collectors.http_batch import parse_head
 from collectors.http_events import HttpEvents
 from collectors.ringbuf import HEADER
@@ -84,7 +84,7 @@ def run(records: list[bytes], cuts: list[int], batch_path: bool, **settings):
     bounds = sorted({0, len(records), *(c % (len(records) + 1) for c in cuts)})
     for a, b in zip(bounds, bounds[1:], strict=False):
         batch = DataBatch(*ring_layout(records[a:b]), 0)
-        frames: list[pl.DataFrame] = []
+        frames: list = []
         collector._append(collector._feed_batch(batch, frames), frames)
     collector._append(collector.tracker.flush(), final=True)
     rows = store.scan("http_events").collect()
@@ -244,8 +244,8 @@ def test_rows_of_the_batch_path_have_the_schema_of_the_state_machines() -> None:
     records = keep_alive(2, 10)
     collector._feed_batch(DataBatch(*ring_layout(records[:6]), 0), [])
     frame, left = collector.batch.run(DataBatch(*ring_layout(records[6:]), 0), collector._accept)
-    assert frame is not None and frame.height == 18 and len(left) == 0
-    assert frame.schema == records_to_polars([], upid=[]).schema
+    assert frame is not None and frame.num_rows == 18 and len(left) == 0
+    assert frame.schema == records_to_arrow([], upid=[]).schema
 
 
 def test_parse_head_declines_what_it_does_not_frame() -> None:
