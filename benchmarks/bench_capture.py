@@ -27,6 +27,7 @@ collector started and idle, over the RSS before they were started.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import resource
@@ -124,6 +125,7 @@ def run_capture(url: str, seconds: float, conns: int, settings: dict,
     collector.open()
     collector.load()
     collector.attach()
+    gc.freeze()  # as pxl agent does once its collectors are started
     try:
         c0 = cpu_s()
         proc = wrk(url, seconds, conns, script)
