@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* socket_trace: the bytes processes move over their TCP/UDP sockets, and their connections.
  *
- * Syscall tracepoints only (no kprobes on this kernel). The enter side of each read/write-like
- * syscall checks that the fd is a traced connection and stashes its arguments by pid_tgid; the
- * exit side, when the call moved bytes, copies up to capture_bytes of them into a per-CPU
- * scratch record and writes it to the `events` ring buffer. Connections live in the `conns`
+ * Tracepoints only (no kprobes on this kernel). Reads and writes are taken at the raw sys_exit
+ * tracepoint, where the registers still hold the call's arguments: when the fd is a traced
+ * connection and the call moved bytes, up to capture_bytes of them are copied into a per-CPU
+ * scratch record and written to the `events` ring buffer. Connections live in the `conns`
  * map keyed by (tgid, fd): connect ⇒ client, accept ⇒ server, and (infer_conns) an inet socket
  * first seen in a read/write ⇒ role unknown. Each keeps byte totals (read by the loader for
  * conn_stats) and a host-wide generation number, and is closed by close(), close_range(),
@@ -18,6 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "socket_trace.h"
 
@@ -69,17 +70,13 @@ struct {
 	__type(value, __u32);
 } conn_tgids SEC(".maps");
 
+/* A connect() in flight: its fd, from entry to exit. */
 struct active_io {
-	__u64 buf;       /* buffer, iovec array or msghdr */
 	__s32 fd;
-	__u32 kind;      /* enum io_kind */
-	__u32 iovcnt;
-	__u32 direction;
-	__u32 syscall;
-	__u32 _pad;
+	__u32 kind; /* IO_CONNECT */
 };
 
-/* Syscalls in flight on traced connections, by thread. */
+/* connect() calls in flight, by thread. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -265,27 +262,26 @@ static __always_inline struct conn_event *traced_conn(__u32 tgid, __u32 pid, int
 	return conn && conn->generation ? conn : NULL;
 }
 
-/* ---- reads and writes ---- */
+/* ---- reads and writes ----
+ *
+ * One program on the raw sys_exit tracepoint, run at the exit of every syscall, takes the eight
+ * that move bytes by their number. At exit the user registers still hold the call's arguments
+ * (x86_64: fd in di, buffer/iovec/msghdr in si, iovec count in dx), so nothing is stashed at
+ * entry. Against a pair of per-syscall tracepoint programs with a map entry in between, this
+ * saves per call the perf event record the kernel builds for a syscall tracepoint, a program
+ * run at entry, and a hash map update, lookup and delete.
+ */
 
-static __always_inline int enter_io(struct trace_event_raw_sys_enter *ctx, __u32 kind,
-				    __u32 direction, __u64 buf, __u64 iovcnt)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	int fd = (int)ctx->args[0];
-	struct active_io io = {};
-
-	if (fd < 0 || !tgid_traced(tgid) || !traced_conn(tgid, (__u32)id, fd))
-		return 0;
-	io.buf = buf;
-	io.fd = fd;
-	io.kind = kind;
-	io.iovcnt = iovcnt;
-	io.direction = direction;
-	io.syscall = ctx->id;
-	bpf_map_update_elem(&active, &id, &io, BPF_ANY);
-	return 0;
-}
+/* x86_64 syscall numbers (asm/unistd_64.h). */
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#define TS_COMPAT 0x0002 /* thread_info.status: a 32-bit syscall (other numbers, other registers) */
 
 /* Copy what the syscall moved through an iovec array, in order, up to capture_bytes. */
 static __always_inline __u32 copy_iov(struct scratch *s, const struct iovec *iov, __u64 iovcnt,
@@ -316,65 +312,56 @@ static __always_inline __u32 copy_iov(struct scratch *s, const struct iovec *iov
 	return off;
 }
 
-static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
+/* The bytes a read/write-like call moved on (tgid, fd): byte totals, and a data record. */
+static __always_inline void capture(__u64 id, int fd, __u32 kind, __u32 direction, __u64 buf,
+				    __u64 iovcnt, long ret, __u32 nr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct active_io *stashed = bpf_map_lookup_elem(&active, &id);
-	struct active_io io;
-	struct conn_key key;
 	struct conn_event *conn;
 	struct scratch *s;
 	struct data_event *ev;
 	__u32 zero = 0, cap = capture_bytes, n;
-	long ret = ctx->ret;
+	__u32 tgid = id >> 32;
 
-	if (!stashed)
-		return 0;
-	io = *stashed;
-	bpf_map_delete_elem(&active, &id);
-	if (ret <= 0)
-		return 0;
-	key.tgid = id >> 32;
-	key.fd = io.fd;
-	conn = bpf_map_lookup_elem(&conns, &key);
-	if (!conn || !conn->generation)
-		return 0;
-	if (io.direction == EGRESS)
+	if (fd < 0 || !tgid_traced(tgid))
+		return;
+	conn = traced_conn(tgid, (__u32)id, fd);
+	if (!conn)
+		return;
+	if (direction == EGRESS)
 		__sync_fetch_and_add(&conn->bytes_sent, ret);
 	else
 		__sync_fetch_and_add(&conn->bytes_recv, ret);
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
-		return 0;
+		return;
 	ev = &s->ev;
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->kind = EVENT_DATA;
-	ev->tgid = key.tgid;
+	ev->tgid = tgid;
 	ev->pid = (__u32)id;
-	ev->fd = io.fd;
+	ev->fd = fd;
 	ev->generation = conn->generation;
-	ev->direction = io.direction;
+	ev->direction = direction;
 	ev->size = ret;
-	ev->syscall = io.syscall;
+	ev->syscall = nr;
 	if (cap > MAX_CAPTURE)
 		cap = MAX_CAPTURE;
 
-	if (io.kind == IO_BUF) {
+	if (kind == IO_BUF) {
 		n = ret < cap ? ret : cap;
 		barrier_var(n);
 		if (n > MAX_CAPTURE)
 			n = MAX_CAPTURE;
-		bpf_probe_read_user(ev->data, n, (void *)io.buf);
+		bpf_probe_read_user(ev->data, n, (void *)buf);
 	} else {
-		const struct iovec *iov = (const struct iovec *)io.buf;
-		__u64 iovcnt = io.iovcnt;
+		const struct iovec *iov = (const struct iovec *)buf;
 
-		if (io.kind == IO_MSG) {
+		if (kind == IO_MSG) {
 			struct user_msghdr msg;
 
-			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)io.buf))
-				return 0;
+			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf))
+				return;
 			iov = msg.msg_iov;
 			iovcnt = msg.msg_iovlen;
 		}
@@ -385,53 +372,34 @@ static __always_inline int exit_io(struct trace_event_raw_sys_exit *ctx)
 		n = MAX_CAPTURE;
 	ev->captured = n;
 	submit(ev, offsetof(struct data_event, data) + n);
-	return 0;
 }
 
-#define BUF_SYSCALL(name, dir)                                                   \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
-	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
-	{                                                                        \
-		return enter_io(ctx, IO_BUF, dir, ctx->args[1], 0);              \
-	}                                                                        \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
-	{                                                                        \
-		return exit_io(ctx);                                             \
-	}
+SEC("tp_btf/sys_exit")
+int BPF_PROG(exit_io, struct pt_regs *regs, long ret)
+{
+	__u32 nr = regs->orig_ax, kind, direction;
+	struct task_struct *task;
 
-#define IOV_SYSCALL(name, dir)                                                   \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
-	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
-	{                                                                        \
-		return enter_io(ctx, IO_IOV, dir, ctx->args[1], ctx->args[2]);   \
-	}                                                                        \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
-	{                                                                        \
-		return exit_io(ctx);                                             \
+	switch (nr) {
+	case NR_READ: kind = IO_BUF; direction = INGRESS; break;
+	case NR_WRITE: kind = IO_BUF; direction = EGRESS; break;
+	case NR_RECVFROM: kind = IO_BUF; direction = INGRESS; break;
+	case NR_SENDTO: kind = IO_BUF; direction = EGRESS; break;
+	case NR_READV: kind = IO_IOV; direction = INGRESS; break;
+	case NR_WRITEV: kind = IO_IOV; direction = EGRESS; break;
+	case NR_RECVMSG: kind = IO_MSG; direction = INGRESS; break;
+	case NR_SENDMSG: kind = IO_MSG; direction = EGRESS; break;
+	default: return 0;
 	}
-
-#define MSG_SYSCALL(name, dir)                                                   \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
-	int enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
-	{                                                                        \
-		return enter_io(ctx, IO_MSG, dir, ctx->args[1], 0);              \
-	}                                                                        \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
-	{                                                                        \
-		return exit_io(ctx);                                             \
-	}
-
-BUF_SYSCALL(write, EGRESS)
-BUF_SYSCALL(read, INGRESS)
-BUF_SYSCALL(sendto, EGRESS)
-BUF_SYSCALL(recvfrom, INGRESS)
-IOV_SYSCALL(writev, EGRESS)
-IOV_SYSCALL(readv, INGRESS)
-MSG_SYSCALL(sendmsg, EGRESS)
-MSG_SYSCALL(recvmsg, INGRESS)
+	if (ret <= 0)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (task->thread_info.status & TS_COMPAT)
+		return 0;
+	capture(bpf_get_current_pid_tgid(), (int)regs->di, kind, direction, regs->si, regs->dx, ret,
+		nr);
+	return 0;
+}
 
 /* ---- connections ---- */
 
