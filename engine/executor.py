@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, singledispatch
 from typing import Any
@@ -433,11 +434,14 @@ class _Scope:
         dtype = self.schema.get(col)
         return col if dtype is not None and is_dictionary(dtype) else None
 
-    def _per_value(self, expr: Expr, col: str) -> pl.Series:
-        values = categories(self.schema[col])
-        frame = pl.DataFrame({col: values})
+    def _per_value(self, expr: Expr, col: str,
+                   shape: Callable[[pl.Expr], pl.Expr] | None = None) -> pl.Series:
+        """``expr`` over the distinct values of ``col`` (by code), optionally reshaped, in one
+        small query."""
+        frame = pl.DataFrame({col: categories(self.schema[col])})
+        out = translate(expr, self.rec)
         try:
-            return frame.select(translate(expr, self.rec).alias("v")).to_series()
+            return frame.select((shape(out) if shape else out).alias("v")).to_series()
         except pl.exceptions.PolarsError as exc:
             raise ExecuteError(f"cannot evaluate {expr}: {str(exc).splitlines()[0]}",
                                expr.span) from exc
@@ -446,9 +450,10 @@ class _Scope:
         col = self._dictionary_column(expr)
         if col is None:
             return self.plain(expr)
-        values = categories(self.schema[col])
-        keep = values.filter(self._per_value(expr, col).fill_null(False))
-        return pl.col(col).is_in(keep.cast(self.schema[col]).implode())
+        dtype = self.schema[col]
+        keep = self._per_value(expr, col,
+                               lambda v: pl.col(col).filter(v.fill_null(False)).cast(dtype))
+        return pl.col(col).is_in(keep.implode())
 
     def value(self, expr: Expr) -> pl.Expr:
         col = self._dictionary_column(expr)
