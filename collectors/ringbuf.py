@@ -87,7 +87,7 @@ class RingBuffer:
 
     # -- consuming --------------------------------------------------------------------------
     def consume_raw(self, max_records: int | None = None,
-                    max_bytes: int = 4 << 20) -> tuple[bytes, list[int], list[int]]:
+                    max_bytes: int = 8 << 20) -> tuple[bytes, list[int], list[int]]:
         """Every record ready now (at most ``max_records``, in about ``max_bytes`` of ring),
         without waiting, as one copy of the ring's bytes and each record's payload offset and
         length in it (discarded records left out): what a vectorised decoder wants, with no
