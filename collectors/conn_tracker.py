@@ -175,6 +175,9 @@ class ConnTracker:
             return None
         return conn
 
+    def tracks(self, key: _Key) -> bool:
+        return key in self._conns
+
     def touch(self, key: _Key) -> None:
         """The connection was just used (least recently used connections are evicted first)."""
         self._conns.move_to_end(key)

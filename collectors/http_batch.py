@@ -194,11 +194,34 @@ class BatchPath:
         self._memo: dict[bytes, Head | None] = {}
         self.counters = {"records": 0, "rows": 0, "heads_parsed": 0, "left": 0}
 
-    def run(self, batch: DataBatch, accept: Accept) -> tuple[pa.RecordBatch | None, np.ndarray]:
+    def first_records(self, batch: DataBatch, k: int = 2) -> np.ndarray:
+        """The first ``k`` data records of each connection the tracker does not know yet or
+        that opens in this batch (indices, ascending): fed to the state machine first (with
+        the open events), they tell it the connection carries HTTP, so ``run`` can take the
+        rest of the batch."""
+        if not len(batch.order):
+            return np.zeros(0, dtype=np.int64)
+        conns = _group(batch)
+        opened = {(e.conn.tgid, e.conn.fd, e.conn.generation) for _, e in batch.conns if e.opened}
+        new = np.array([key in opened or not self.tracker.tracks(key) for key in conns.keys])
+        sel = np.flatnonzero(new[conns.gid])
+        if not len(sel):
+            return sel
+        g = conns.gid[sel]
+        order = np.argsort(g, kind="stable")
+        rank = np.arange(len(sel)) - np.searchsorted(g[order], g[order])
+        return np.sort(sel[order][rank < k])
+
+    def run(self, batch: DataBatch, accept: Accept, *, skip: np.ndarray | None = None,
+            conn_events: list | None = None) -> tuple[pa.RecordBatch | None, np.ndarray]:
         """The http_events rows (``upid`` included) of the records taken, and the indices of
-        the data records left for the state machine, ascending."""
+        the data records left for the state machine, ascending. ``skip``: data records the
+        state machine already has; ``conn_events``: the connection events it is still to see
+        after these records (default: all of the batch's)."""
         n = len(batch.order)
         everything = np.arange(n)
+        if skip is not None and len(skip):
+            everything = np.setdiff1d(everything, skip, assume_unique=True)
         if n == 0:
             return None, everything
         tracker = self.tracker
@@ -208,7 +231,7 @@ class BatchPath:
         # if the close comes after all its bytes (the tracker then sees the close last).
         opened: set[tuple[int, int, int]] = set()
         closed: dict[tuple[int, int, int], int] = {}
-        for at, e in batch.conns:
+        for at, e in batch.conns if conn_events is None else conn_events:
             k = (e.conn.tgid, e.conn.fd, e.conn.generation)
             if e.opened:
                 opened.add(k)
@@ -234,9 +257,12 @@ class BatchPath:
             req_dir[g] = 0 if conn.parsers[0].kind == Kind.REQUEST else 1
             objs[g] = conn
             upids[g] = upid
-        cand = np.flatnonzero(req_dir[conns.gid] >= 0)
+        eligible = req_dir[conns.gid] >= 0
+        if skip is not None and len(skip):
+            eligible[skip] = False
+        cand = np.flatnonzero(eligible)
         if not len(cand):
-            self.counters["left"] += n
+            self.counters["left"] += len(everything)
             return None, everything
         gid = conns.gid[cand]
         ps = batch.start[cand]
@@ -251,7 +277,7 @@ class BatchPath:
         ok = (j < len(crlf2)) & (he <= pe) & (batch.captured[cand] == batch.size[cand])
         heads, code = self._heads(batch.blob, ps, he, ok)
         if not heads:
-            self.counters["left"] += n
+            self.counters["left"] += len(everything)
             return None, everything
         h_req = np.array([h.request for h in heads])
         h_body = np.array([h.body for h in heads])
@@ -302,6 +328,8 @@ class BatchPath:
         taken[resps[answers_held]] = False
         left = np.ones(n, dtype=bool)
         left[cand[taken]] = False
+        if skip is not None and len(skip):
+            left[skip] = False
         left_idx = np.flatnonzero(left)
 
         # What the state machine would have noted.

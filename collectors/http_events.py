@@ -295,13 +295,18 @@ class HttpEvents:
         """One drain: whole messages of known connections through the batch path (rows into
         ``frames``), the rest through the tracker in ring order (records returned)."""
         if self.settings.batch_path:
-            frame, left = self.batch.run(batch, self._accept)
+            # New connections: their open events and first records through the tracker first
+            # (it learns they carry HTTP), so the batch path can take the rest.
+            first = self.batch.first_records(batch)
+            opens = [c for c in batch.conns if c[1].opened]
+            closes = [c for c in batch.conns if not c[1].opened]
+            records = self._feed(batch.events(first, opens)) if len(first) or opens else []
+            frame, left = self.batch.run(batch, self._accept, skip=first, conn_events=closes)
             if frame is not None:
                 frames.append(frame)
-            events = batch.events(left)
+            records += self._feed(batch.events(left, closes))
         else:
-            events = batch.events()
-        records = self._feed(events)
+            records = self._feed(batch.events())
         if len(batch.ts):
             records += self.tracker.advance(int(batch.ts.max()))
         return records

@@ -171,9 +171,10 @@ class DataBatch:
             key = self._keys[t] = ConnKey(*t)
         return key
 
-    def events(self, data: np.ndarray | None = None) -> list[DataEvent | ConnEvent]:
-        """Data records ``data`` (indices into the columns, default all) and every connection
-        event, as objects in ring order."""
+    def events(self, data: np.ndarray | None = None,
+               conns: list[tuple[int, ConnEvent]] | None = None) -> list[DataEvent | ConnEvent]:
+        """Data records ``data`` (indices into the columns, default all) and the connection
+        events ``conns`` (default all), as objects in ring order."""
         idx = range(len(self.order)) if data is None else data.tolist()
         ts, direction, size = self.ts, self.direction, self.size
         egress, ingress = Direction.EGRESS, Direction.INGRESS
@@ -181,8 +182,9 @@ class DataBatch:
                                               ingress if direction[i] else egress,
                                               self.payload(i), int(size[i])))
                for i in idx]
-        if self.conns:
-            out += self.conns
+        conns = self.conns if conns is None else conns
+        if conns:
+            out += conns
             out.sort(key=_first)
         return [e for _, e in out]
 
