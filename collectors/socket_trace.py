@@ -124,7 +124,8 @@ class DataBatch:
     ``order`` numbers every record in ring order, so ``events(indices)`` can hand a subset of the
     data records back, merged with the connection events, as the events ``decode`` would give."""
 
-    def __init__(self, blob: bytes, starts: list[int], lengths: list[int], clock_offset_ns: int,
+    def __init__(self, blob: bytes, starts: np.ndarray | list[int], lengths: np.ndarray | list[int],
+                 clock_offset_ns: int,
                  keys: dict[tuple[int, int, int], ConnKey] | None = None) -> None:
         self.blob = blob
         self._keys = {} if keys is None else keys
