@@ -115,7 +115,8 @@ class RingBuffer:
         append = heads.append
         at = 0
         last = len(words) * 4 - HEADER
-        while at <= last:
+        limit = -1 if max_records is None else max_records + 1  # +1: where the next one starts
+        while at <= last and len(heads) != limit:
             head = words[at >> 2]  # records start 8-aligned
             if head & BUSY:  # reserved, not committed yet: records behind it must wait
                 break
