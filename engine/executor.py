@@ -421,11 +421,12 @@ def _sampled(lf: pl.LazyFrame, key: str, descending: bool, k: int) -> pl.LazyFra
 
     ``k`` rows of the sample, hence of the input, rank at or before ``v``, so every row ranking
     after it has ``k`` rows before it and is dropped safely; the stable sort that follows sees
-    the input order of the rest. On 10M rows, the top 10 by a number keeps ~1,000 rows: 9-15 ms
-    in all against 50-70 ms for Polars' streaming top-k (1.3 s by a time-sorted ``time_``). The
+    the input order of the rest. On 10M rows, the top 10 by a number keeps ~1,000 rows: 9-18 ms
+    in all against 48-87 ms for Polars' streaming top-k (1.3 s by a time-sorted ``time_``). The
     comparison orders rows as the sort does (NaN above every number, nulls after all); a sample
     with fewer than ``k`` values (or a null among its best) keeps every row. Many rows tied at
-    ``v`` are all kept (the 10 lowest status codes: ~8M rows, 126 ms against 171 ms streaming).
+    ``v`` are all kept (the 10 lowest status codes: ~8M rows, 126-681 ms against 180-434 ms
+    streaming, in two runs).
     The risk: rows whose order lines up with the sample so that it holds only poor values keep
     most rows, and Polars' in-memory stable sort + head of millions of distinct values is slow
     (~10 s at 10M rows; the row-index form, 0.3 s there, takes 0.45-0.57 s on the tied rows
