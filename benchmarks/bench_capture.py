@@ -32,6 +32,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace-ms", type=float, default=1.0,
                         help="paced run: wrk waits this long before each request")
     parser.add_argument("--pace-conns", type=int, default=8)
+    parser.add_argument("--runs", default="",
+                        help="comma-separated run names to do (default: all), e.g. "
+                             "'baseline,full capture'")
     args = parser.parse_args(argv)
     if os.geteuid() != 0 or not shutil.which("wrk") or not shutil.which("nginx"):
         print("needs root, nginx and wrk (apt-get install nginx-light wrk)", file=sys.stderr)
@@ -219,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
                 "paced capture": lambda: run_capture(url, args.seconds, args.pace_conns, full,
                                                      str(pace)),
             }
+            wanted = [r.strip() for r in args.runs.split(",") if r.strip()]
+            unknown = [r for r in wanted if r not in runs]
+            if unknown:
+                raise SystemExit(f"unknown run {unknown[0]!r}; runs: {', '.join(runs)}")
+            if wanted:
+                runs = {k: v for k, v in runs.items() if k in wanted or k == "baseline"
+                        or (k == "paced baseline" and any(w.startswith("paced") for w in wanted))}
             for name, run in runs.items():
                 r = run()
                 results.setdefault(name, []).append(r)
@@ -231,8 +242,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _mean(rs: list[dict], key: str) -> float:
+    """The median over the repeats (robust to a repeat the machine's other load spoiled)."""
     values = [r[key] for r in rs if key in r]
-    return sum(values) / len(values) if values else float("nan")
+    return statistics.median(values) if values else float("nan")
+
+
+def _ratio(rs: list[dict], base: list[dict]) -> float:
+    """The median over the repeats of each repeat's rate over its own baseline's (the runs of a
+    repeat are next to each other in time, so this cancels slow drifts in the machine's load)."""
+    return statistics.median(r["rate"] / b["rate"] for r, b in zip(rs, base, strict=False))
 
 
 def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
@@ -240,14 +258,15 @@ def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
     load = os.getloadavg()[0]
     print(f"\n## HTTP capture cost: nginx (1 worker) + wrk -t1, {args.seconds:g} s runs × "
           f"{args.repeat}, {os.cpu_count()} vCPUs, load {load:.1f}\n")
+    print("Medians over the repeats; 'vs baseline' is the median of each repeat's ratio to the "
+          "baseline run of the same repeat.\n")
     print("| run | req/s | vs baseline | lost events | http rows | drain after (s) | "
           "collector CPU (s) | CPU per row (µs) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, rs in results.items():
-        base = _mean(results["paced baseline" if name.startswith("paced") else "baseline"],
-                     "rate")
+        base = results["paced baseline" if name.startswith("paced") else "baseline"]
         rate = _mean(rs, "rate")
-        rows = [f"{name}", f"{rate:,.0f}", f"{(rate / base - 1) * 100:+.1f} %"]
+        rows = [f"{name}", f"{rate:,.0f}", f"{(_ratio(rs, base) - 1) * 100:+.1f} %"]
         if "rows" in rs[0]:
             rows += [f"{max(r['lost'] for r in rs)}", f"{_mean(rs, 'rows'):,.0f}",
                      f"{_mean(rs, 'drain_s'):.1f}", f"{_mean(rs, 'cpu_s'):.1f}",
