@@ -1,7 +1,8 @@
 """What HTTP capture costs: loopback nginx (1 worker) driven by wrk, with and without HttpEvents.
 
-    sudo /work/venv/bin/python benchmarks/bench_capture.py                 # 10 s runs, ~2 min
-    sudo /work/venv/bin/python benchmarks/bench_capture.py --seconds 5 --repeat 1
+    sudo /work/venv/bin/python benchmarks/bench_capture.py          # 5 s runs × 3, ~3 min
+    sudo /work/venv/bin/python benchmarks/bench_capture.py --seconds 3 --repeat 5 \
+        --runs 'ring drained only,full capture'                     # baseline is always run
 
 Runs, interleaved and repeated (the machine is shared: compare runs next to each other):
 
@@ -41,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tests.test_collectors_live import Nginx  # noqa: E402  (the tests' nginx fixture)
 
@@ -178,12 +180,14 @@ def idle_rss(seconds: float) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--conns", type=int, default=4, help="wrk connections")
     parser.add_argument("--pace-ms", type=float, default=1.0,
                         help="paced run: wrk waits this long before each request")
     parser.add_argument("--pace-conns", type=int, default=8)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "capture.md"),
+                        help="where the markdown report goes ('' for nowhere)")
     parser.add_argument("--runs", default="",
                         help="comma-separated run names to do (default: all), e.g. "
                              "'baseline,full capture'")
@@ -255,14 +259,21 @@ def _ratio(rs: list[dict], base: list[dict]) -> float:
 
 def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
            args: argparse.Namespace) -> None:
+    """Print the results as markdown and write them to ``args.out`` with the machine noted."""
+    from bench_examples import _cpu_model
+
     load = os.getloadavg()[0]
-    print(f"\n## HTTP capture cost: nginx (1 worker) + wrk -t1, {args.seconds:g} s runs × "
-          f"{args.repeat}, {os.cpu_count()} vCPUs, load {load:.1f}\n")
-    print("Medians over the repeats; 'vs baseline' is the median of each repeat's ratio to the "
-          "baseline run of the same repeat.\n")
-    print("| run | req/s | vs baseline | lost events | http rows | drain after (s) | "
-          "collector CPU (s) | CPU per row (µs) |")
-    print("|---|---|---|---|---|---|---|---|")
+    lines = [f"## HTTP capture cost: nginx (1 worker) + wrk -t1, {args.seconds:g} s runs × "
+             f"{args.repeat}",
+             "",
+             f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} vCPUs ({_cpu_model()}), "
+             f"Linux {os.uname().release}, Python {sys.version.split()[0]}, load average "
+             f"{load:.1f} at the end. Medians over the repeats; 'vs baseline' is the median of "
+             "each repeat's ratio to the baseline run of the same repeat.",
+             "",
+             "| run | req/s | vs baseline | lost events | http rows | drain after (s) | "
+             "collector CPU (s) | CPU per row (µs) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, rs in results.items():
         base = results["paced baseline" if name.startswith("paced") else "baseline"]
         rate = _mean(rs, "rate")
@@ -278,11 +289,16 @@ def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
             rows += ["0", "", "", "", ""]
         else:
             rows += ["", "", "", "", ""]
-        print("| " + " | ".join(rows) + " |")
+        lines.append("| " + " | ".join(rows) + " |")
     before, after, idle_cpu = rss
-    print(f"\nIdle agent (process_stats + http_events + proc_exit started, 3 s): RSS "
-          f"{after:.0f} MB ({after - before:+.0f} MB over Python + Polars + the store, "
-          f"{before:.0f} MB); {idle_cpu:.2f} s CPU in 3 s.")
+    lines += ["", f"Idle agent (process_stats + http_events + proc_exit started, 3 s): RSS "
+                  f"{after:.0f} MB ({after - before:+.0f} MB over Python + Polars + the store, "
+                  f"{before:.0f} MB); {idle_cpu:.2f} s CPU in 3 s."]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if args.out:
+        Path(args.out).write_text("# Capture cost (benchmarks/bench_capture.py)\n\n" + text)
+        print(f"written to {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
