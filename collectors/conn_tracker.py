@@ -29,6 +29,7 @@ from operator import attrgetter
 import polars as pl
 import pyarrow as pa
 
+from collectors.arrow import column
 from collectors.events import ConnEvent, ConnKey, DataEvent, Direction, Role
 from collectors.protocols.http1 import (
     BODY_LIMIT,
@@ -460,7 +461,7 @@ def records_to_arrow(records: Sequence[HttpRecord],
                 raise ValueError(f"{len(values)} upids for {n} records")
         else:
             values = list(map(attrgetter(name), records))
-        arrays.append(pa.array(values, type=_ARROW_TYPES[dtype]))
+        arrays.append(column(values, _ARROW_TYPES[dtype]))
         names.append(name)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 

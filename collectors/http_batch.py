@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collectors.arrow import bools, ints, strings, times, values
 from collectors.conn_tracker import ConnTracker, _Conn, body_text, content_type_of
 from collectors.protocols.http1 import (
     _REQUEST_LINE,
@@ -149,7 +150,7 @@ def _slices(blob: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     elements of one array without copying, then Arrow's take copies out the ranges."""
     n = len(starts)
     if not n:
-        return pa.array([], type=pa.binary())
+        return pa.Array.from_buffers(pa.binary(), 0, [None, pa.py_buffer(bytes(4)), None])
     order = np.argsort(starts, kind="stable")
     bounds = np.empty(2 * n, dtype=np.int32)  # a drain is a few MiB
     bounds[0::2] = starts[order]
@@ -158,7 +159,7 @@ def _slices(blob: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
                                  [None, pa.py_buffer(bounds), pa.py_buffer(blob)])
     where = np.empty(n, dtype=np.int64)
     where[order] = np.arange(0, 2 * n, 2)
-    return over.take(pa.array(where))
+    return over.take(ints(where))
 
 
 def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
@@ -166,7 +167,7 @@ def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     by one."""
     arr = _slices(blob, starts, starts + lengths)
     if not len(arr):
-        return pa.array([], type=pa.string())
+        return strings([])
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
     values = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] \
         if offsets[-1] > offsets[0] else np.zeros(0, dtype=np.uint8)
@@ -174,7 +175,7 @@ def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     high = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(values >= 0x80, out=high[1:])
     if (high[offsets[1:]] != high[offsets[:-1]]).any():  # rare: decoded one by one
-        return pa.array([body_text(t) for t in arr.to_pylist()], type=pa.string())
+        return strings([body_text(t) for t in arr.to_pylist()])
     return arr.view(pa.string())
 
 
@@ -380,7 +381,7 @@ class BatchPath:
             else:
                 index.append(len(heads))
                 heads.append(head)
-        code[at] = np.asarray(index, dtype=np.int64)[encoded.indices.to_numpy()]
+        code[at] = np.asarray(index, dtype=np.int64)[values(encoded.indices)]
         return heads, code
 
     @staticmethod
@@ -392,10 +393,10 @@ class BatchPath:
         n = len(q)
 
         def per(values: list, idx: np.ndarray) -> pa.Array:  # strings: Arrow's take
-            return pa.array(values, type=pa.string()).take(pa.array(idx))
+            return strings(values).take(ints(idx))
 
-        def ints(values: list, idx: np.ndarray) -> pa.Array:
-            return pa.array(np.asarray(values, dtype=np.int64)[idx])
+        def per_int(values: list, idx: np.ndarray) -> pa.Array:
+            return ints(np.asarray(values, dtype=np.int64)[idx])
 
         h_len = np.array([h.length if h.body == _LENGTH else 0 for h in heads], dtype=np.int64)
         has_type = np.array([h.has_type for h in heads])
@@ -405,28 +406,28 @@ class BatchPath:
         g = np.cumsum([o is not None for o in objs]) - 1  # group id → index into conns
         cg = g[gid]
         cols = {
-            "time_": pa.array(ts[q].view("datetime64[ns]")),
+            "time_": times(ts[q]),
             "upid": per([u for u, o in zip(upids, objs, strict=True) if o is not None], cg),
             "remote_addr": per([o.remote_addr for o in conns], cg),
-            "remote_port": ints([o.remote_port for o in conns], cg),
+            "remote_port": per_int([o.remote_port for o in conns], cg),
             "local_addr": per([o.local_addr for o in conns], cg),
-            "local_port": ints([o.local_port for o in conns], cg),
-            "trace_role": ints([int(o.role) for o in conns], cg),
-            "encrypted": pa.array(np.zeros(n, dtype=bool)),
-            "major_version": pa.array(np.ones(n, dtype=np.int64)),
-            "minor_version": ints([h.minor for h in heads], rc),
-            "content_type": pa.array(np.where(has_type[rc], type_code[rc],
+            "local_port": per_int([o.local_port for o in conns], cg),
+            "trace_role": per_int([int(o.role) for o in conns], cg),
+            "encrypted": bools(np.zeros(n, dtype=bool)),
+            "major_version": ints(np.ones(n, dtype=np.int64)),
+            "minor_version": per_int([h.minor for h in heads], rc),
+            "content_type": ints(np.where(has_type[rc], type_code[rc],
                                               np.where(has_type[qc], type_code[qc], 0))),
             "req_headers": per([h.headers for h in heads], qc),
             "req_method": per([h.method for h in heads], qc),
             "req_path": per([h.path for h in heads], qc),
             "req_body": _texts(blob, he[q], np.minimum(req_len, body_limit)),
-            "req_body_size": pa.array(req_len),
+            "req_body_size": ints(req_len),
             "resp_headers": per([h.headers for h in heads], rc),
-            "resp_status": ints([h.status for h in heads], rc),
+            "resp_status": per_int([h.status for h in heads], rc),
             "resp_message": per([h.reason for h in heads], rc),
             "resp_body": _texts(blob, he[r], np.minimum(resp_len, body_limit)),
-            "resp_body_size": pa.array(resp_len),
-            "latency": pa.array(np.maximum(ts[r] - ts[q], 0)),
+            "resp_body_size": ints(resp_len),
+            "latency": ints(np.maximum(ts[r] - ts[q], 0)),
         }
         return pa.RecordBatch.from_arrays([cols[c] for c in _COLUMNS], names=_COLUMNS)

@@ -19,6 +19,7 @@ once in its collector's module next to the C header it mirrors.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -39,6 +40,11 @@ __all__ = ["CollectorError", "Record", "BpfCollector", "object_path", "unavailab
 
 log = logging.getLogger(__name__)
 E = TypeVar("E")
+
+
+#: Tries at loading an object whose verification a signal interrupted (EAGAIN).
+LOAD_ATTEMPTS = 3
+_EAGAIN = os.strerror(errno.EAGAIN)  # how pylibbpf's message says it
 
 
 class CollectorError(RuntimeError):
@@ -248,12 +254,19 @@ class BpfCollector(Generic[E]):
         with tempfile.TemporaryDirectory(prefix="pxl-bpf-") as tmp:
             path = Path(tmp) / f"{self.name}.bpf.o"  # the name libbpf gives the object
             path.write_bytes(elf)
-            obj = pylibbpf.BpfObject(str(path))
-            try:
-                obj.load()
-            except pylibbpf.BpfException as exc:
-                raise CollectorError(f"{self.name}: load failed (the verifier log, if any, is "
-                                     f"on stderr): {exc}") from exc
+            for attempt in range(LOAD_ATTEMPTS):
+                obj = pylibbpf.BpfObject(str(path))
+                try:
+                    obj.load()
+                    break
+                except pylibbpf.BpfException as exc:
+                    # The verifier gives up with EAGAIN when a signal arrives while it works (a
+                    # child exiting, a profiler's ptrace stops); that is worth another try.
+                    if _EAGAIN in str(exc) and attempt + 1 < LOAD_ATTEMPTS:
+                        log.debug("%s: load interrupted (%s), trying again", self.name, exc)
+                        continue
+                    raise CollectorError(f"{self.name}: load failed (the verifier log, if any, "
+                                         f"is on stderr): {exc}") from exc
         self._obj = obj
         ring = obj.get_map(self.ring_map)
         self._ring = RingBuffer(ring.get_fd(), ring.get_max_entries())

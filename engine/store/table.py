@@ -126,7 +126,9 @@ class Table:
             if isinstance(batch, pl.DataFrame):
                 conv = Converter(self.name, self.schema, batch.columns, batch.dtypes, arrow=False)
             else:
-                empty = pl.from_arrow(batch.schema.empty_table())
+                # a zero-row slice, not schema.empty_table(): that one imports pandas when it
+                # is installed (~0.5 s and ~50 MB in a collector's first append)
+                empty = pl.from_arrow(batch.slice(0, 0))
                 conv = Converter(self.name, self.schema, empty.columns, empty.dtypes,  # type: ignore[union-attr]
                                  arrow=True)
             if len(self._converters) >= _MAX_CONVERTERS:
