@@ -186,7 +186,7 @@ def _sampled_key(node: Sort) -> bool:
 
 def _only_sampled_top_ks(nodes: list[Relation]) -> bool:
     """The plan's only blocking steps are top-ks by a number or a time: the in-memory engine runs
-    them with a sampled threshold (_sampled) 4-100x faster than the streaming engine's top-k,
+    them with a sampled threshold (_sampled) 5-250x faster than the streaming engine's top-k,
     and nothing else in the plan would run faster streaming."""
     sorts = [n for n in nodes if isinstance(n, Sort)]
     return bool(sorts) and all(_sampled_key(n) for n in sorts) and not any(
