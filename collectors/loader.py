@@ -222,6 +222,7 @@ class BpfCollector(Generic[E]):
         self.clock_offset_ns = 0
         #: events handed out by poll()
         self.events = 0
+        self._lost_before_close = 0
 
     # open → configure → load → attach → poll → close
     def open(self) -> Self:
@@ -299,6 +300,8 @@ class BpfCollector(Generic[E]):
         return batch
 
     def close(self) -> None:
+        if self._obj is not None:
+            self._lost_before_close = self.lost  # the counter dies with the object
         for prog in self._programs.values():
             prog.detach()
         self._programs = {}
@@ -323,9 +326,10 @@ class BpfCollector(Generic[E]):
     # counters and maps
     @property
     def lost(self) -> int:
-        """Records the kernel dropped because the ring buffer was full."""
+        """Records the kernel refused (the ring buffer was full, or since Linux 6.15 its lock
+        was not taken in time); after ``close()``, the count at close."""
         if self._obj is None:
-            return 0
+            return self._lost_before_close
         value = self._obj.get_map(self.lost_map).lookup(0)
         return int(value or 0)
 

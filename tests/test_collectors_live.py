@@ -332,7 +332,10 @@ def _upid_pid(upid: str) -> int:
 def test_collectors_ran_cleanly(live) -> None:
     assert live["errors"] == []
     http = live["stats"]["http_events"]
-    assert http["lost_events"] == 0
+    # wrk saturates nginx for 2 s (~400k records): the kernel may refuse a few records even with
+    # the ring far from full (docs/collectors.md, "Lost events"); a collector that fell behind
+    # would lose thousands
+    assert http["lost_events"] <= 10
     assert http["http.records"] > 0 and http["http.parse_errors"] == 0
     assert http["unresolved_upids"] == 0
 
@@ -411,8 +414,10 @@ def test_wrk_load_is_captured_on_both_sides(live) -> None:
     assert n > 100
     # wrk counts the responses it read before its deadline; up to one per connection more
     # may be in flight when it stops
-    assert n <= server.height <= n + 4, (n, server.height)
-    assert n <= client.height <= server.height
+    # ... and a record the kernel refused (counted) takes its exchange with it
+    lost = live["stats"]["http_events"]["lost_events"]
+    assert n - lost <= server.height <= n + 4, (n, lost, server.height)
+    assert n - lost <= client.height <= server.height + lost
     assert server["upid"].n_unique() == 1
     assert _upid_pid(server["upid"][0]) == live["nginx"].worker
     assert (server["resp_status"] == 200).all()
