@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,6 +56,8 @@ __all__ = ["BatchPath", "Head", "parse_head"]
 _NO_BODY, _LENGTH = 0, 1
 #: distinct heads remembered across batches (each at most a capture, 4 KiB)
 MEMO_HEADS = 4096
+#: above this many distinct heads in a drain, plain ones are taken apart by Polars
+PLAIN_HEADS_FROM = 32
 
 
 class Head(NamedTuple):
@@ -110,6 +113,109 @@ def parse_head(head: bytes, *, max_head: int, max_line: int = MAX_LINE) -> Head 
     ctype = index.get("content-type") or ""
     return Head(request, msg.method, msg.path, msg.minor, msg.status, msg.reason,
                 fields.to_json(), body, length, bool(ctype), content_type_of(ctype))
+
+
+_FIELD = (r"[!#$%&'*+.^_`|~0-9A-Za-z-]+: "  # a token name, one space, a value of visible
+          r"[\x21\x23-\x5b\x5d-\x7e](?:[\x20\x21\x23-\x5b\x5d-\x7e]*[\x21\x23-\x5b\x5d-\x7e])?\r\n")
+#: Heads of the plain form taken apart by Polars: ASCII, CRLF line ends, every field
+#: "Name: value" with a token name and a value of visible ASCII but " and \ (so the JSON object
+#: needs no escapes), no empty value, no blank around it. Anything else is parse_head's.
+_PLAIN_REQUEST = (r"^([A-Z][A-Z0-9_-]{0,23}) ([\x21-\x7e]+) HTTP/1\.([0-9])\r\n"
+                  r"((?:" + _FIELD + r")*)\r\n$")
+_PLAIN_RESPONSE = (r"^HTTP/1\.([0-9]) ([1-9][0-9][0-9])(?: ([\x20-\x7e]*))?\r\n"
+                   r"((?:" + _FIELD + r")*)\r\n$")
+_HEAD_COLUMNS = {"i": pl.Int64, "request": pl.Boolean, "method": pl.String, "path": pl.String,
+                 "minor": pl.Int64, "status": pl.Int64, "reason": pl.String,
+                 "headers": pl.String, "body": pl.Int64, "length": pl.Int64,
+                 "has_type": pl.Boolean, "type_code": pl.Int64}
+
+
+def _field_value(block: pl.Expr, name: str) -> pl.Expr:
+    """The value of field ``name`` (any case) in a plain field block, or null."""
+    return block.str.extract(r"(?i)(?:^|\n)" + name + r": ([^\r]*)\r", 1)
+
+
+def parse_plain_heads(heads: pa.Array, max_head: int, max_line: int = MAX_LINE
+                      ) -> tuple[pl.DataFrame, np.ndarray]:
+    """Heads of the plain form (see ``_PLAIN_REQUEST``) parsed column-wise, as parse_head
+    would: one row per head taken (``i``: its index in ``heads``), and the indices of the heads
+    left to parse_head (not plain, or a name given twice, or an odd Content-Length)."""
+    n = len(heads)
+    frame = pl.DataFrame({"i": np.arange(n), "h": _ascii_text(heads)})
+    req = pl.col("h").str.extract_groups(_PLAIN_REQUEST)
+    resp = pl.col("h").str.extract_groups(_PLAIN_RESPONSE)
+    parsed = frame.with_columns(q=req, s=resp).with_columns(
+        request=pl.col("q").struct.field("1").is_not_null(),
+        response=pl.col("s").struct.field("1").is_not_null())
+    parsed = parsed.with_columns(
+        block=pl.when("request").then(pl.col("q").struct.field("4"))
+        .otherwise(pl.col("s").struct.field("4")),
+        line=pl.col("h").str.find("\r\n", literal=True) + 2)
+    block = pl.col("block")
+    parsed = parsed.with_columns(
+        names=block.str.replace_all(r": [^\r]*\r\n", "\n").str.to_lowercase(),
+        seps=block.str.count_matches(": ", literal=True),
+        lines=block.str.count_matches("\r\n", literal=True),
+        cl=_field_value(block, "content-length"),
+        te=block.str.contains(r"(?i)(?:^|\n)transfer-encoding:"),
+        ct=_field_value(block, "content-type"),
+        size=pl.col("h").str.len_bytes())
+    good = ((pl.col("request") | pl.col("response")) & (pl.col("seps") == pl.col("lines"))
+            & (pl.col("line") <= min(max_line, max_head)) & (pl.col("size") <= max_head)
+            & (pl.col("cl").is_null() | pl.col("cl").str.contains(r"^[0-9]{1,18}$")))
+    taken = parsed.filter(good)
+    # a name given twice joins its values: parse_head's (few distinct name lists: checked here)
+    lists = taken.get_column("names").unique().to_list()
+    twice = [n for n in lists if len(set(n.split("\n")[:-1])) != n.count("\n")]
+    if twice:
+        taken = taken.filter(~pl.col("names").is_in(twice))
+    minor = (pl.when("request").then(pl.col("q").struct.field("3"))
+             .otherwise(pl.col("s").struct.field("1")).cast(pl.Int64))
+    status = pl.when("request").then(0).otherwise(pl.col("s").struct.field("2").cast(pl.Int64))
+    method = pl.when("request").then(pl.col("q").struct.field("1")).otherwise(pl.lit(""))
+    ct = pl.col("ct").fill_null("")
+    ct_lower = ct.str.to_lowercase()
+    length = pl.col("cl").cast(pl.Int64)
+    no_body = pl.col("request") & length.is_null() | ~pl.col("request") & status.is_in([204, 304])
+    out = taken.select(
+        i=pl.col("i"),
+        request=pl.col("request"),
+        method=method,
+        path=pl.when("request").then(pl.col("q").struct.field("2")).otherwise(pl.lit("")),
+        minor=minor,
+        status=status,
+        reason=pl.when("request").then(pl.lit(""))
+        .otherwise(pl.col("s").struct.field("3").fill_null("").str.strip_chars(" ")),
+        headers=pl.when(block == "").then(pl.lit("{}")).otherwise(
+            pl.lit('{"') + block.str.replace_all(": ", '":"', literal=True)
+            .str.replace_all("\r\n", '","', literal=True).str.strip_suffix('","') + pl.lit('"}')),
+        body=pl.when(no_body).then(_NO_BODY).otherwise(_LENGTH),
+        length=pl.when(no_body).then(0).otherwise(length.fill_null(0)),
+        has_type=ct != "",
+        type_code=pl.when(ct_lower.str.starts_with("application/grpc")).then(2)
+        .when(ct_lower.str.contains("json", literal=True)).then(1).otherwise(0),
+        keep=(~pl.col("te") & (pl.col("request") & ~method.is_in(["HEAD", "CONNECT"])
+                                | ~pl.col("request") & (status >= 200)
+                                & (status.is_in([204, 304]) | length.is_not_null()))))
+    # not taken by the batch path: same answer as parse_head's None
+    left = np.setdiff1d(np.arange(n), out.get_column("i").to_numpy(), assume_unique=True)
+    return out.filter("keep").drop("keep").cast(_HEAD_COLUMNS), left
+
+
+def _ascii_text(heads: pa.Array) -> pl.Series:
+    """Binary heads as text: ASCII ones as they are, the others as "" (never plain)."""
+    arr = heads.cast(pa.large_binary())
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
+        else np.zeros(0, dtype=np.uint8)
+    high = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(data >= 0x80, out=high[1:])
+    mixed = high[off[1:]] != high[off[:-1]]
+    if mixed.any():
+        texts = [b.decode("ascii") if not m else "" for b, m in zip(arr.to_pylist(),
+                                                                     mixed.tolist(), strict=True)]
+        return pl.Series("h", texts, dtype=pl.String)
+    return pl.Series("h", arr.view(pa.large_string()), dtype=pl.String)
 
 
 class _Conns(NamedTuple):
@@ -277,12 +383,12 @@ class BatchPath:
         he = crlf2[np.minimum(j, max(len(crlf2) - 1, 0))] + 4 if len(crlf2) else pe + 1
         ok = (j < len(crlf2)) & (he <= pe) & (batch.captured[cand] == batch.size[cand])
         heads, code = self._heads(batch.blob, ps, he, ok)
-        if not heads:
+        if not heads.height:
             self.counters["left"] += len(everything)
             return None, everything
-        h_req = np.array([h.request for h in heads])
-        h_body = np.array([h.body for h in heads])
-        h_len = np.array([h.length for h in heads], dtype=np.int64)
+        h_req = heads.get_column("request").to_numpy()
+        h_body = heads.get_column("body").to_numpy()
+        h_len = heads.get_column("length").to_numpy()
         c = np.maximum(code, 0)
         body_len = pe - he
         framed = np.where(h_body[c] == _LENGTH, body_len == h_len[c], body_len == 0)
@@ -357,35 +463,46 @@ class BatchPath:
         return frame, left_idx
 
     def _heads(self, blob: bytes, ps: np.ndarray, he: np.ndarray,
-               ok: np.ndarray) -> tuple[list[Head], np.ndarray]:
+               ok: np.ndarray) -> tuple[pl.DataFrame, np.ndarray]:
         """Each distinct head of the records marked ``ok`` parsed once (Arrow's hash
-        dictionary finds them); ``code`` numbers each record's head in the returned list (-1:
-        none, or one the batch path does not take)."""
+        dictionary finds them): a table with a row per head the batch path takes, and ``code``,
+        each record's row in it (-1: none, or a head the batch path does not take). Many
+        distinct heads are taken apart by Polars when plain (``parse_plain_heads``), the rest,
+        and a few, by ``parse_head``."""
         memo, max_head = self._memo, self.tracker.max_head
         if len(memo) > MEMO_HEADS:
             memo.clear()
         code = np.full(len(ps), -1, dtype=np.int64)
         at = np.flatnonzero(ok)
         if not len(at):
-            return [], code
+            return pl.DataFrame(schema=_HEAD_COLUMNS), code
         encoded = pc.dictionary_encode(_slices(blob, ps[at], he[at]))
-        heads: list[Head] = []
-        index = []
-        for raw in encoded.dictionary.to_pylist():
+        distinct = encoded.dictionary
+        parts = []
+        rest = np.arange(len(distinct))
+        if len(distinct) > PLAIN_HEADS_FROM:
+            plain, rest = parse_plain_heads(distinct, max_head)
+            parts.append(plain)
+            self.counters["heads_parsed"] += len(distinct) - len(rest)
+        rows = []
+        for i, raw in zip(rest.tolist(), distinct.take(ints(rest)).to_pylist(), strict=True):
             head = memo.get(raw, False)
             if head is False:
                 head = memo[raw] = parse_head(raw, max_head=max_head)
                 self.counters["heads_parsed"] += 1
-            if head is None:
-                index.append(-1)
-            else:
-                index.append(len(heads))
-                heads.append(head)
-        code[at] = np.asarray(index, dtype=np.int64)[values(encoded.indices)]
-        return heads, code
+            if head is not None:
+                rows.append((i, *head))
+        if rows:
+            parts.append(pl.DataFrame(rows, schema=_HEAD_COLUMNS, orient="row"))
+        table = (pl.concat(parts) if len(parts) > 1 else parts[0] if parts
+                 else pl.DataFrame(schema=_HEAD_COLUMNS))
+        index = np.full(len(distinct), -1, dtype=np.int64)
+        index[table.get_column("i").to_numpy()] = np.arange(table.height)
+        code[at] = index[values(encoded.indices)]
+        return table, code
 
     @staticmethod
-    def _rows(blob: bytes, heads: list[Head], code: np.ndarray, q: np.ndarray, r: np.ndarray,
+    def _rows(blob: bytes, heads: pl.DataFrame, code: np.ndarray, q: np.ndarray, r: np.ndarray,
               gid: np.ndarray, ts: np.ndarray, he: np.ndarray, objs: list[_Conn | None],
               upids: list[str], body_limit: int) -> pa.RecordBatch:
         """One row per (request q, response r) pair, in the http_events schema."""
@@ -395,12 +512,16 @@ class BatchPath:
         def per(values: list, idx: np.ndarray) -> pa.Array:  # strings: Arrow's take
             return strings(values).take(ints(idx))
 
-        def per_int(values: list, idx: np.ndarray) -> pa.Array:
+        def per_int(values: list | np.ndarray, idx: np.ndarray) -> pa.Array:
             return ints(np.asarray(values, dtype=np.int64)[idx])
 
-        h_len = np.array([h.length if h.body == _LENGTH else 0 for h in heads], dtype=np.int64)
-        has_type = np.array([h.has_type for h in heads])
-        type_code = np.array([h.type_code for h in heads], dtype=np.int64)
+        def head(name: str, idx: np.ndarray) -> pa.Array:  # a string of each row's head
+            return heads.get_column(name).to_arrow().cast(pa.string()).take(ints(idx))
+
+        h_len = np.where(heads.get_column("body").to_numpy() == _LENGTH,
+                         heads.get_column("length").to_numpy(), 0)
+        has_type = heads.get_column("has_type").to_numpy()
+        type_code = heads.get_column("type_code").to_numpy()
         req_len, resp_len = h_len[qc], h_len[rc]
         conns = [o for o in objs if o is not None]
         g = np.cumsum([o is not None for o in objs]) - 1  # group id → index into conns
@@ -415,17 +536,17 @@ class BatchPath:
             "trace_role": per_int([int(o.role) for o in conns], cg),
             "encrypted": bools(np.zeros(n, dtype=bool)),
             "major_version": ints(np.ones(n, dtype=np.int64)),
-            "minor_version": per_int([h.minor for h in heads], rc),
+            "minor_version": per_int(heads.get_column("minor").to_numpy(), rc),
             "content_type": ints(np.where(has_type[rc], type_code[rc],
                                               np.where(has_type[qc], type_code[qc], 0))),
-            "req_headers": per([h.headers for h in heads], qc),
-            "req_method": per([h.method for h in heads], qc),
-            "req_path": per([h.path for h in heads], qc),
+            "req_headers": head("headers", qc),
+            "req_method": head("method", qc),
+            "req_path": head("path", qc),
             "req_body": _texts(blob, he[q], np.minimum(req_len, body_limit)),
             "req_body_size": ints(req_len),
-            "resp_headers": per([h.headers for h in heads], rc),
-            "resp_status": per_int([h.status for h in heads], rc),
-            "resp_message": per([h.reason for h in heads], rc),
+            "resp_headers": head("headers", rc),
+            "resp_status": per_int(heads.get_column("status").to_numpy(), rc),
+            "resp_message": head("reason", rc),
             "resp_body": _texts(blob, he[r], np.minimum(resp_len, body_limit)),
             "resp_body_size": ints(resp_len),
             "latency": ints(np.maximum(ts[r] - ts[q], 0)),

@@ -11,11 +11,12 @@ import struct
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.conn_tracker import records_to_arrow
-from collectors.http_batch import parse_head
+from collectors.http_batch import Head, parse_head, parse_plain_heads
 from collectors.http_events import HttpEvents
 from collectors.ringbuf import HEADER
 from collectors.socket_trace import (
@@ -127,10 +128,51 @@ RESPONSES = [
 ]
 
 
+_NAMES = st.sampled_from(["Host", "Accept", "accept", "X-Id", "Content-Type", "content-type",
+                          "User-Agent", "X Bad", "Cookie", "Content-Length"])
+_VALUES = st.sampled_from(["a", "*/*", "v:1", "x: y", "  padded ", "", "q\"uote", "back\\slash",
+                           "t\tab", "\u00e9t\u00e9", "application/json", "application/grpc+proto",
+                           "text/plain; charset=utf-8", "3", "007", "5, 5", "12345678901234567890"])
+
+
 @st.composite
-def traffic(draw) -> list[bytes]:
+def varied_request(draw) -> bytes:
+    """A request head of random fields (plain ones and every oddity parse_head must decide),
+    a random path, and a body when it says Content-Length: heads differ from one another, so
+    drains hold many distinct ones."""
+    method = draw(st.sampled_from(["GET", "POST", "PUT", "HEAD", "DELETE"]))
+    path = "/" + draw(st.text("abcxyz019-_/?=&%", max_size=12))
+    fields = draw(st.lists(st.tuples(_NAMES, _VALUES), max_size=5))
+    body = b""
+    lines = []
+    for name, value in fields:
+        if name.lower() == "content-length":
+            continue
+        lines.append(f"{name}: {value}")
+    if draw(st.booleans()):
+        body = draw(st.binary(max_size=40))
+        lines.append(f"Content-Length: {len(body)}")
+    head = f"{method} {path} HTTP/1.{draw(st.sampled_from([0, 1]))}\r\n"
+    return (head + "".join(line + "\r\n" for line in lines) + "\r\n").encode() + body
+
+
+@st.composite
+def varied_response(draw) -> bytes:
+    status = draw(st.sampled_from([200, 201, 204, 304, 404, 500]))
+    reason = draw(st.sampled_from(["OK", "", " Not Found ", "Server Error"]))
+    fields = draw(st.lists(st.tuples(_NAMES, _VALUES), max_size=5))
+    lines = [f"{n}: {v}" for n, v in fields if n.lower() != "content-length"]
+    body = draw(st.binary(max_size=40)) if status not in (204, 304) else b""
+    lines.append(f"Content-Length: {len(body)}")
+    start = f"HTTP/1.1 {status}" + (f" {reason}" if reason or draw(st.booleans()) else "")
+    return (start + "\r\n" + "".join(line + "\r\n" for line in lines) + "\r\n").encode() + body
+
+
+@st.composite
+def traffic(draw, varied: bool = False) -> list[bytes]:
     """Records of 1-3 connections seen from the server or the client side, interleaved:
-    mostly one whole message per write, sometimes split, pipelined, truncated or odd."""
+    mostly one whole message per write, sometimes split, pipelined, truncated or odd;
+    ``varied``: half the exchanges with random heads."""
     nconn = draw(st.integers(1, 3))
     sides = [draw(st.sampled_from([SERVER, CLIENT])) for _ in range(nconn)]
     keys = [(100 + i % 2, 5 + i, 1 + i) for i in range(nconn)]
@@ -144,6 +186,8 @@ def traffic(draw) -> list[bytes]:
             req = GET if simple and draw(st.booleans()) else (
                 POST if simple else draw(st.sampled_from(REQUESTS)))
             resp = OK if simple else draw(st.sampled_from(RESPONSES))
+            if varied and draw(st.booleans()):
+                req, resp = draw(varied_request()), draw(varied_response())
             for direction, msg in ((req_dir, req), (1 - req_dir, resp)):
                 cut = draw(st.integers(0, 40)) if not simple else 0
                 truncated = draw(st.integers(0, 30)) == 0
@@ -180,6 +224,24 @@ def test_batch_path_gives_the_state_machines_rows_and_counters(records, cuts) ->
     slow_rows, slow_counters, _ = run(records, cuts, batch_path=False)
     rows, counters, _ = run(records, cuts, batch_path=True)
     assert rows.schema == slow_rows.schema
+    assert rows.equals(slow_rows), (rows, slow_rows)
+    assert counters == slow_counters
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traffic(varied=True), st.lists(st.integers(0, 1000), max_size=6))
+def test_heads_taken_apart_by_polars_read_as_parse_head_reads_them(records, cuts) -> None:
+    """Every drain's heads through parse_plain_heads (not only drains of many distinct ones):
+    random fields, paths, values that need JSON escapes, blanks, names given twice, odd
+    Content-Lengths and content types."""
+    import collectors.http_batch as hb
+
+    slow_rows, slow_counters, _ = run(records, cuts, batch_path=False)
+    saved, hb.PLAIN_HEADS_FROM = hb.PLAIN_HEADS_FROM, 0
+    try:
+        rows, counters, _ = run(records, cuts, batch_path=True)
+    finally:
+        hb.PLAIN_HEADS_FROM = saved
     assert rows.equals(slow_rows), (rows, slow_rows)
     assert counters == slow_counters
 
@@ -248,6 +310,28 @@ def test_rows_of_the_batch_path_have_the_schema_of_the_state_machines() -> None:
     frame, left = collector.batch.run(DataBatch(*ring_layout(records[6:]), 0), collector._accept)
     assert frame is not None and frame.num_rows == 18 and len(left) == 0
     assert frame.schema == records_to_arrow([], upid=[]).schema
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(varied_request(), varied_response(), st.sampled_from(REQUESTS),
+                          st.sampled_from(RESPONSES)), min_size=1, max_size=40))
+def test_parse_plain_heads_agrees_with_parse_head(messages) -> None:
+    """Head by head: what Polars takes apart reads as parse_head reads it, what it declines
+    parse_head declines too, and the rest is left to parse_head."""
+    heads = [m[:m.index(b"\r\n\r\n") + 4] for m in messages if b"\r\n\r\n" in m]
+    if not heads:
+        return
+    table, left = parse_plain_heads(pa.array(heads, type=pa.binary()), max_head=1 << 16)
+    taken = {row["i"]: row for row in table.iter_rows(named=True)}
+    assert not set(taken) & set(left.tolist())
+    for i, raw in enumerate(heads):
+        want = parse_head(raw, max_head=1 << 16)
+        if i in taken:
+            got = taken[i]
+            assert want is not None, raw
+            assert tuple(got[k] for k in Head._fields) == tuple(want), raw
+        elif i not in left:
+            assert want is None, raw
 
 
 def test_parse_head_declines_what_it_does_not_frame() -> None:
