@@ -2,7 +2,8 @@
 
 ``pyarrow.array`` checks whether its input is a pandas object, and to check it imports pandas
 when pandas is installed: the first call in a process costs ~0.5 s of CPU and ~50 MB, which a
-collector would pay in the middle of its first drain. These build the same arrays from buffers.
+collector would pay in the middle of its first drain. These build the same arrays from buffers;
+``values`` (engine.arrowio.buffer_values) reads one back the same way.
 
 >>> ints(np.array([3, 4])).to_pylist(), strings(["a", "", "é"]).to_pylist()
 ([3, 4], ['a', '', 'é'])
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+
+from engine.arrowio import buffer_values as values
 
 __all__ = ["ints", "times", "bools", "strings", "column", "values"]
 
@@ -63,10 +66,3 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
         return ints(np.asarray(values, dtype=np.int64))
     raise TypeError(f"no column of {type_}")
 
-
-def values(array: pa.Array) -> np.ndarray:
-    """The values of a fixed-width array without nulls, as a numpy view of its buffer
-    (``Array.to_numpy`` also asks pandas first)."""
-    dtype = np.dtype(array.type.to_pandas_dtype())
-    data = np.frombuffer(array.buffers()[1], dtype=dtype)
-    return data[array.offset:array.offset + len(array)]

@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.arrowio import buffer_values
 from engine.dictionary import MAX_CATEGORIES, dictionary_dtype
 from engine.errors import DataError
 from engine.types import DataType, Schema
@@ -146,7 +147,7 @@ class Converter:
                 if col.type != pa.int64():
                     col = (col.view(pa.int64()) if pa.types.is_timestamp(col.type)
                            and isinstance(col, pa.Array) else col.cast(pa.int64()))
-                values = _int64s(col)
+                values = buffer_values(col)
             else:
                 values = col.cast(pl.Int64).to_numpy()
         except (pa.ArrowException, pl.exceptions.PolarsError) as exc:
@@ -200,17 +201,6 @@ def with_sorted_time(frame: pl.DataFrame) -> pl.DataFrame:
     out = frame.clone()
     out.replace_column(out.get_column_index(TIME), col.set_sorted())
     return out
-
-
-def _int64s(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """The values of an int64 Arrow column without nulls, as a numpy view of its buffer
-    (``to_numpy`` would import pandas, when it is installed, to check the input first: ~0.5 s
-    and ~50 MB in a collector's first append)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    if not len(col):
-        return np.zeros(0, dtype=np.int64)
-    return np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset:col.offset + len(col)]
 
 
 def _column(batch: Batch, name: str, index: dict[str, int]):  # type: ignore[no-untyped-def]
