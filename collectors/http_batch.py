@@ -205,37 +205,12 @@ def parse_plain_heads(heads: pa.Array, max_head: int, max_line: int = MAX_LINE
 def _ascii_text(heads: pa.Array) -> pl.Series:
     """Binary heads as text: ASCII ones as they are, the others as "" (never plain)."""
     arr = heads.cast(pa.large_binary())
-    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
-        else np.zeros(0, dtype=np.uint8)
-    high = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(data >= 0x80, out=high[1:])
-    mixed = high[off[1:]] != high[off[:-1]]
+    mixed = _non_ascii(arr)
     if mixed.any():
         texts = [b.decode("ascii") if not m else "" for b, m in zip(arr.to_pylist(),
                                                                      mixed.tolist(), strict=True)]
         return pl.Series("h", texts, dtype=pl.String)
     return pl.Series("h", arr.view(pa.large_string()), dtype=pl.String)
-
-
-class _Conns(NamedTuple):
-    """The batch's connections: one group id per data record, and each group's key."""
-
-    gid: np.ndarray
-    keys: list[tuple[int, int, int]]
-
-
-def _group(batch: DataBatch) -> _Conns:
-    tgid, fd, gen = batch.tgid, batch.fd, batch.generation
-    order = np.lexsort((gen, fd, tgid))
-    st, sf, sg = tgid[order], fd[order], gen[order]
-    new = np.ones(len(order), dtype=bool)
-    new[1:] = (st[1:] != st[:-1]) | (sf[1:] != sf[:-1]) | (sg[1:] != sg[:-1])
-    gid = np.empty(len(order), dtype=np.int64)
-    gid[order] = np.cumsum(new) - 1
-    first = order[new]
-    return _Conns(gid, list(zip(tgid[first].tolist(), fd[first].tolist(), gen[first].tolist(),
-                                strict=True)))
 
 
 def _crlf2(blob: bytes) -> np.ndarray:
@@ -268,19 +243,25 @@ def _slices(blob: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     return over.take(ints(where))
 
 
+def _non_ascii(arr: pa.Array) -> np.ndarray:
+    """Which elements of a binary array hold a byte >= 0x80 (one pass over its bytes)."""
+    wide = pa.types.is_large_binary(arr.type)
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)[
+        arr.offset:arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    high = np.zeros(len(raw) + 1, dtype=np.int64)
+    np.cumsum(raw >= 0x80, out=high[1:])
+    return high[off[1:]] != high[off[:-1]]
+
+
 def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """Bodies as table text (see ``body_text``): ASCII ones as they are, any other decoded one
     by one."""
     arr = _slices(blob, starts, starts + lengths)
     if not len(arr):
         return strings([])
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
-    values = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] \
-        if offsets[-1] > offsets[0] else np.zeros(0, dtype=np.uint8)
-    offsets = offsets - offsets[0]
-    high = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(values >= 0x80, out=high[1:])
-    if (high[offsets[1:]] != high[offsets[:-1]]).any():  # rare: decoded one by one
+    if _non_ascii(arr).any():  # rare: decoded one by one
         return strings([body_text(t) for t in arr.to_pylist()])
     return arr.view(pa.string())
 
@@ -308,7 +289,7 @@ class BatchPath:
         rest of the batch."""
         if not len(batch.order):
             return np.zeros(0, dtype=np.int64)
-        conns = _group(batch)
+        conns = batch.connections
         opened = {(e.conn.tgid, e.conn.fd, e.conn.generation) for _, e in batch.conns if e.opened}
         new = np.array([key in opened or not self.tracker.tracks(key) for key in conns.keys])
         sel = np.flatnonzero(new[conns.gid])
@@ -332,7 +313,7 @@ class BatchPath:
         if n == 0:
             return None, everything
         tracker = self.tracker
-        conns = _group(batch)
+        conns = batch.connections
         ngroups = len(conns.keys)
         # A connection opened in this batch is left to the tracker; one closed in it is taken
         # if the close comes after all its bytes (the tracker then sees the close last).

@@ -19,6 +19,8 @@ import os
 import socket
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -118,6 +120,13 @@ def decode(records: list[bytes], clock_offset_ns: int,
     return out
 
 
+class Connections(NamedTuple):
+    """A batch's connections: one group id per data record, and each group's key."""
+
+    gid: np.ndarray
+    keys: list[tuple[int, int, int]]
+
+
 class DataBatch:
     """One drain of the ring buffer decoded column-wise: the data records as numpy columns over a
     single copy of their bytes (``payload(i)`` slices one out), the connection events as objects.
@@ -160,6 +169,21 @@ class DataBatch:
 
     def __len__(self) -> int:
         return self.records
+
+    @cached_property
+    def connections(self) -> Connections:
+        """The data records grouped by connection: a group id per record and each group's
+        (tgid, fd, generation), computed once per batch."""
+        tgid, fd, gen = self.tgid, self.fd, self.generation
+        order = np.lexsort((gen, fd, tgid))
+        st, sf, sg = tgid[order], fd[order], gen[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = (st[1:] != st[:-1]) | (sf[1:] != sf[:-1]) | (sg[1:] != sg[:-1])
+        gid = np.empty(len(order), dtype=np.int64)
+        gid[order] = np.cumsum(new) - 1
+        first = order[new]
+        return Connections(gid, list(zip(tgid[first].tolist(), fd[first].tolist(),
+                                         gen[first].tolist(), strict=True)))
 
     def payload(self, i: int) -> bytes:
         at = int(self.start[i])
