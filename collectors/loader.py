@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -182,9 +183,10 @@ class Record:
     def unpack(self, buf: bytes, offset: int = 0) -> tuple[Any, ...]:
         return self.struct.unpack_from(buf, offset)
 
-    @property
+    @cached_property
     def dtype(self) -> Any:
-        """The same layout as a numpy structured dtype (for decoding many records at once).
+        """The same layout as a numpy structured dtype (for decoding many records at once;
+        built once: every drain reads its fields' types).
 
         >>> Record("pair", [("a", "I"), ("b", "Q")]).dtype.descr
         [('a', '<u4'), ('b', '<u8')]
