@@ -70,20 +70,6 @@ struct {
 	__type(value, __u32);
 } conn_tgids SEC(".maps");
 
-/* A connect() in flight: its fd, from entry to exit. */
-struct active_io {
-	__s32 fd;
-	__u32 kind; /* IO_CONNECT */
-};
-
-/* connect() calls in flight, by thread. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct active_io);
-} active SEC(".maps");
-
 /* A data record plus room for a copy that starts near the end of data[] (keeps the verifier
  * happy about iovec copies at a variable offset). */
 struct scratch {
@@ -265,7 +251,7 @@ static __always_inline struct conn_event *traced_conn(__u32 tgid, __u32 pid, int
 /* ---- reads and writes ----
  *
  * One program on the raw sys_exit tracepoint, run at the exit of every syscall, takes the eight
- * that move bytes by their number. At exit the user registers still hold the call's arguments
+ * that move bytes, and connect(), by their number. At exit the user registers still hold the call's arguments
  * (x86_64: fd in di, buffer/iovec/msghdr in si, iovec count in dx), so nothing is stashed at
  * entry. Against a pair of per-syscall tracepoint programs with a map entry in between, this
  * saves per call the perf event record the kernel builds for a syscall tracepoint, a program
@@ -281,6 +267,7 @@ static __always_inline struct conn_event *traced_conn(__u32 tgid, __u32 pid, int
 #define NR_RECVFROM 45
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
+#define NR_CONNECT 42
 #define TS_COMPAT 0x0002 /* thread_info.status: a 32-bit syscall (other numbers, other registers) */
 
 /* Copy what the syscall moved through an iovec array, in order, up to capture_bytes. */
@@ -379,6 +366,8 @@ int BPF_PROG(exit_io, struct pt_regs *regs, long ret)
 {
 	__u32 nr = regs->orig_ax, kind, direction;
 	struct task_struct *task;
+	__u64 id;
+	int fd;
 
 	switch (nr) {
 	case NR_READ: kind = IO_BUF; direction = INGRESS; break;
@@ -389,47 +378,26 @@ int BPF_PROG(exit_io, struct pt_regs *regs, long ret)
 	case NR_WRITEV: kind = IO_IOV; direction = EGRESS; break;
 	case NR_RECVMSG: kind = IO_MSG; direction = INGRESS; break;
 	case NR_SENDMSG: kind = IO_MSG; direction = EGRESS; break;
+	case NR_CONNECT: kind = IO_CONNECT; direction = EGRESS; break;
 	default: return 0;
 	}
-	if (ret <= 0)
+	if (kind == IO_CONNECT ? ret != 0 && ret != -EINPROGRESS : ret <= 0)
 		return 0;
 	task = bpf_get_current_task_btf();
 	if (task->thread_info.status & TS_COMPAT)
 		return 0;
-	capture(bpf_get_current_pid_tgid(), (int)regs->di, kind, direction, regs->si, regs->dx, ret,
-		nr);
+	id = bpf_get_current_pid_tgid();
+	fd = (int)regs->di;
+	if (kind == IO_CONNECT) { /* connected (or connecting): a client connection */
+		if (fd >= 0 && tgid_traced(id >> 32))
+			open_conn(id >> 32, (__u32)id, fd, ROLE_CLIENT, sock_of_fd(fd));
+		return 0;
+	}
+	capture(id, fd, kind, direction, regs->si, regs->dx, ret, nr);
 	return 0;
 }
 
 /* ---- connections ---- */
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct active_io io = {.fd = (int)ctx->args[0], .kind = IO_CONNECT};
-
-	if (!tgid_traced(id >> 32))
-		return 0;
-	bpf_map_update_elem(&active, &id, &io, BPF_ANY);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct active_io *io = bpf_map_lookup_elem(&active, &id);
-	int fd;
-
-	if (!io)
-		return 0;
-	fd = io->fd;
-	bpf_map_delete_elem(&active, &id);
-	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		open_conn(id >> 32, (__u32)id, fd, ROLE_CLIENT, sock_of_fd(fd));
-	return 0;
-}
 
 static __always_inline int exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
