@@ -62,6 +62,8 @@ class MemoryCatalog:
         self._frames: dict[str, pl.DataFrame] = {}
         self._schemas: dict[str, Schema] = {}
         self._physical: dict[str, pl.Schema] = {}  # the Polars schema of each stored frame
+        #: (table, columns) → the Polars schema of scanning those columns
+        self._scanned: dict[tuple[str, tuple[str, ...]], pl.Schema] = {}
         self._times: dict[str, np.ndarray] = {}
         self._metadata: pl.DataFrame | None = None
         self.notices: list[str] = []
@@ -110,6 +112,7 @@ class MemoryCatalog:
         self._frames[name] = frame
         self._schemas[name] = schema
         self._physical[name] = frame.schema
+        self._scanned = {k: v for k, v in self._scanned.items() if k[0] != name}
         if "time_" in frame.columns:
             self._times[name] = frame["time_"].to_physical().to_numpy()
         else:
@@ -170,8 +173,8 @@ class MemoryCatalog:
         frame = self._frames[table]
         times = self._times.get(table)
         if times is not None and (start is not None or end is not None):
-            lo = int(np.searchsorted(times, start, "left")) if start is not None else 0
-            frame = frame.slice(lo, self.row_count(table, start, end))
+            lo, hi = _window(times, start, end)
+            frame = frame.slice(lo, max(0, hi - lo))
         if columns is None:
             return frame.lazy()
         # A lazy select: Polars projects the frame's columns when the query runs (an eager
@@ -184,15 +187,20 @@ class MemoryCatalog:
         stored = self._physical[table]
         if columns is None:
             return stored
-        return pl.Schema([(c, stored[c]) for c in columns])
+        key = (table, tuple(columns))
+        known = self._scanned.get(key)
+        if known is None:  # pl.Schema is slow to build (~15 us): once per table and columns
+            if len(self._scanned) >= 1024:
+                self._scanned.clear()
+            known = self._scanned[key] = pl.Schema([(c, stored[c]) for c in key[1]])
+        return known
 
     def row_count(self, table: str, start: int | None = None, end: int | None = None) -> int:
         """Rows a scan of this window would read (a binary search, no data touched)."""
         times = self._times.get(table)
         if times is None or (start is None and end is None):
             return self._frames[table].height
-        lo = int(np.searchsorted(times, start, "left")) if start is not None else 0
-        hi = int(np.searchsorted(times, end, "left")) if end is not None else len(times)
+        lo, hi = _window(times, start, end)
         return max(0, hi - lo)
 
     def stats(self) -> list[dict[str, Any]]:
@@ -206,6 +214,13 @@ class MemoryCatalog:
                 "max_time": int(times[-1]) if times is not None and len(times) else None,
             })
         return rows
+
+
+def _window(times: np.ndarray, start: int | None, end: int | None) -> tuple[int, int]:
+    """The rows [lo, hi) of sorted ``times`` with start <= time < end (binary searches)."""
+    lo = int(times.searchsorted(start)) if start is not None else 0
+    hi = int(times.searchsorted(end)) if end is not None else len(times)
+    return lo, hi
 
 
 def _cast(col: str, dtype: pl.DataType, plan_type: DataType) -> pl.Expr:

@@ -135,11 +135,11 @@ def choose_engine(plan: Plan, catalog: Catalog) -> str:
     """'streaming' for plans over many rows, 'in-memory' for small ones, for grouped quantiles,
     for plans whose only blocking steps are top-ks by a number or a time, and for aggregates of
     all rows over fewer than a million (a catalog that cannot count rows gets streaming)."""
-    return _choose(plan, scanned_rows(plan, catalog))
-
-
-def _choose(plan: Plan, rows: int | None) -> str:
     nodes = _nodes(plan)
+    return _choose(plan, nodes, _scanned_rows(nodes, catalog))
+
+
+def _choose(plan: Plan, nodes: list[Relation], rows: int | None) -> str:
     if any(isinstance(node, Aggregate) and any(a.fn in IN_MEMORY_AGGREGATES for a in node.aggs)
            for node in nodes):
         return "in-memory"
@@ -195,8 +195,12 @@ def _only_sampled_top_ks(nodes: list[Relation]) -> bool:
 
 def scanned_rows(plan: Plan, catalog: Catalog) -> int | None:
     """How many rows the plan's scans read (None: the catalog cannot count them)."""
+    return _scanned_rows(_nodes(plan), catalog)
+
+
+def _scanned_rows(nodes: list[Relation], catalog: Catalog) -> int | None:
     count = getattr(catalog, "row_count", None)
-    scans = [n for n in _nodes(plan) if isinstance(n, Scan)]
+    scans = [n for n in nodes if isinstance(n, Scan)]
     if scans and count is None:
         return None
     return sum(count(n.table, n.start, n.end) for n in scans)  # type: ignore[misc]
@@ -204,10 +208,11 @@ def scanned_rows(plan: Plan, catalog: Catalog) -> int | None:
 
 def lowering_for(plan: Plan, catalog: Catalog, engine: EngineName = "auto"
                  ) -> tuple[_Lowering, str]:
-    """The lowering a run of ``plan`` uses, and the Polars engine it runs on (the scanned rows
-    counted once for both)."""
-    rows = scanned_rows(plan, catalog)
-    chosen = _choose(plan, rows) if engine == "auto" else engine
+    """The lowering a run of ``plan`` uses, and the Polars engine it runs on (the plan's nodes
+    listed and its scanned rows counted once for both)."""
+    nodes = _nodes(plan)
+    rows = _scanned_rows(nodes, catalog)
+    chosen = _choose(plan, nodes, rows) if engine == "auto" else engine
     return _Lowering(catalog, chosen, rows), chosen
 
 
@@ -318,7 +323,7 @@ def _(node: Project, rec: _Lowering) -> pl.LazyFrame:
 def _(node: Aggregate, rec: _Lowering) -> pl.LazyFrame:
     lf = rec(node.input)
     scope = _Scope(rec, rec.schema(node.input))
-    aggs = [_aggregate(a, scope).alias(a.name) for a in node.aggs]
+    aggs = [_aggregate(a, scope) for a in node.aggs]
     if not node.groups:
         return lf.select(aggs)
     if not aggs:
@@ -327,12 +332,35 @@ def _(node: Aggregate, rec: _Lowering) -> pl.LazyFrame:
 
 
 def _aggregate(a: AggCall, scope: _Scope) -> pl.Expr:
-    fn = REGISTRY.aggregate(a.fn)
-    arg = pl.first() if a.arg is None else scope.plain(a.arg, decode_bare=a.fn != "count")
+    """The Polars expression of an aggregate, named."""
     try:
-        return fn.polars(arg, *a.params)
+        if (a.arg is None or isinstance(a.arg, ColumnRef)) \
+                and all(type(p) in _PLAIN for p in a.params):  # as PxL's agg tuples write them
+            column = None if a.arg is None else a.arg.name
+            decoded = column is not None and a.fn != "count" and column in scope.schema \
+                and is_dictionary(scope.schema[column])
+            kinds = tuple(type(p) for p in a.params)  # 1 and True are equal keys
+            return _column_aggregate(a.fn, column, decoded, a.params, kinds, a.name)
+        fn = REGISTRY.aggregate(a.fn)
+        arg = scope.plain(a.arg, decode_bare=a.fn != "count")
+        return fn.polars(arg, *a.params).alias(a.name)
     except (ValueError, TypeError) as exc:
         raise ExecuteError(f"agg {a.name}: {exc}", a.span) from None
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
+
+@lru_cache(maxsize=4096)
+def _column_aggregate(fn: str, column: str | None, decoded: bool, params: tuple[Any, ...],
+                      kinds: tuple[type, ...], name: str) -> pl.Expr:
+    """An aggregate of one column (of the first, for a count without one; ``decoded``: a
+    dictionary column read as strings), made once per distinct aggregate: building the
+    expression, its casts especially, costs ~10 us a call. Polars expressions are immutable."""
+    arg = pl.first() if column is None else pl.col(column)
+    if decoded:
+        arg = arg.cast(pl.String)
+    return REGISTRY.aggregate(fn).polars(arg, *params).alias(name)
 
 
 _POLARS_HOW = {"inner": "inner", "left": "left", "right": "right", "outer": "full"}
@@ -442,8 +470,12 @@ def _sampled(lf: pl.LazyFrame, key: str, descending: bool, k: int) -> pl.LazyFra
 @lower.register
 def _(node: Sink, rec: _Lowering) -> pl.LazyFrame:
     # Outputs hold plain strings: dictionary columns are decoded (results are usually small).
-    encoded = [n for n, t in rec.schema(node.input).items() if is_dictionary(t)]
+    # Only string columns can be dictionary-encoded: an output without any needs no Polars
+    # schema (which, over an aggregate, Polars works out for each run: ~20-50 us).
     lf = rec(node.input)
+    if not any(t.dtype is DataType.STRING for _, t in node.input.schema.columns):
+        return lf
+    encoded = [n for n, t in rec.schema(node.input).items() if is_dictionary(t)]
     return lf.with_columns(pl.col(encoded).cast(pl.String)) if encoded else lf
 
 
