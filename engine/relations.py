@@ -66,13 +66,18 @@ class Unary(Relation):
 
 @dataclass(frozen=True, eq=False)
 class Scan(Relation):
-    """Read a table: only ``columns`` (all if None), only rows with start <= time_ < end."""
+    """Read a table: only ``columns`` (all if None), only rows with start <= time_ < end.
+
+    ``relative_to`` is the time (ns since the epoch) the window was resolved against when the
+    script gave each of its bounds relative to the time it ran (``start_time='-5m'``): a plan
+    reused later moves such a window along with the time (pxl/plancache.py). None otherwise."""
 
     table: str
     table_schema: Schema
     columns: tuple[str, ...] | None = None
     start: int | None = None  # ns since the epoch, inclusive
     end: int | None = None  # ns since the epoch, exclusive
+    relative_to: int | None = None
 
     def __post_init__(self) -> None:
         if self.columns is not None:

@@ -14,7 +14,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-__all__ = ["UNITS", "parse_duration", "parse_time", "format_ns", "now_ns",
+__all__ = ["UNITS", "parse_duration", "parse_time", "relative_offset", "format_ns", "now_ns",
            "TIME_FORMS", "DURATION_FORMS"]
 
 UNITS = {
@@ -60,13 +60,27 @@ def parse_duration(text: str) -> int:
     return sign * round(total)
 
 
-def parse_time(text: str, now: int) -> int:
-    """A time string → ns since the epoch: relative ('-5m', 'now'), or ISO 8601 (UTC if no zone)."""
+def relative_offset(text: str) -> int | None:
+    """The ns a relative time ('now', '-5m', '+1h') lies from the present; None for an absolute
+    time (ValueError for a relative one that is not a duration).
+
+    >>> relative_offset("-5m"), relative_offset("now"), relative_offset("2026-11-24T12:00:00Z")
+    (-300000000000, 0, None)
+    """
     s = text.strip()
     if s.lower() == "now":
-        return now
+        return 0
     if s[:1] in "+-":
-        return now + parse_duration(s)
+        return parse_duration(s)
+    return None
+
+
+def parse_time(text: str, now: int) -> int:
+    """A time string → ns since the epoch: relative ('-5m', 'now'), or ISO 8601 (UTC if no zone)."""
+    offset = relative_offset(text)
+    if offset is not None:
+        return now + offset
+    s = text.strip()
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

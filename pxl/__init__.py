@@ -25,11 +25,12 @@ from engine.errors import (
     Span,
 )
 from pxl.api import MissingAgent, Results, compile, explain, make_catalog, run
+from pxl.plancache import PLAN_CACHE as plan_cache
 from pxl.remote import Remote, connect
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "run", "compile", "explain", "make_catalog", "Results", "MissingAgent", "connect", "Remote", "PxlError", "PxlSyntaxError",
+    "run", "compile", "explain", "make_catalog", "plan_cache", "Results", "MissingAgent", "connect", "Remote", "PxlError", "PxlSyntaxError",
     "CompileError", "PlanError", "ExecuteError", "DataError", "Span", "__version__",
 ]

@@ -32,6 +32,7 @@ from pxl.args import VisSpec
 from pxl.compiler import compile_module
 from pxl.gcpause import gc_paused
 from pxl.parser import parse
+from pxl.plancache import PLAN_CACHE, CompileReads, plan_key, relative_scans
 from pxl.pragmas import DEFAULT_MAX_OUTPUT_ROWS, read_pragmas
 
 __all__ = ["run", "compile", "explain", "Results", "MissingAgent", "make_catalog"]
@@ -112,33 +113,54 @@ class _Source:
 def compile(source: str, catalog: Catalog | None = None, *, now: int | None = None,
             filename: str = "<script>", data: str | Path | None = None,
             tables: Mapping[str, TableSource] | None = None, optimized: bool = True,
-            args: Mapping[str, Any] | None = None, vis: VisSpec | None = None) -> Plan:
+            args: Mapping[str, Any] | None = None, vis: VisSpec | None = None,
+            cache: bool = True) -> Plan:
     """Parse and compile a script into a (by default optimized) plan.
 
-    ``args`` gives script arguments (declared with px.arg or a vis.json) by name."""
+    ``args`` gives script arguments (declared with px.arg or a vis.json) by name. A script
+    compiled before against the same tables comes from the plan cache (pxl/plancache.py), its
+    relative windows moved to ``now``; ``cache=False`` compiles it anew."""
     catalog = catalog if catalog is not None else make_catalog(data, tables)
     now = now if now is not None else now_ns()
+    return _compile(source, catalog, now, filename, optimized, args, vis, cache)[0]
+
+
+def _compile(source: str, catalog: Catalog, now: int, filename: str, optimized: bool,
+             args: Mapping[str, Any] | None, vis: VisSpec | None, cache: bool
+             ) -> tuple[Plan, dict[str, Any]]:
+    """The plan and the script's #px:set settings, from the plan cache if it has them."""
+    key = plan_key(source, filename, args, vis, optimized) if cache else None
+    if key is not None:
+        with _stage("plan cache"):
+            found = PLAN_CACHE.get(key, catalog, now)
+        if found is not None:
+            return found
+    reads = CompileReads() if key is not None else None
     try:
         with gc_paused():  # many small objects, no garbage cycles: see pxl/gcpause.py
             with _stage("parse"):
                 module = parse(source, filename)
-                read_pragmas(source, filename)  # a bad #px:set line is an error first
+                settings = read_pragmas(source, filename)  # a bad #px:set line is an error first
             with _stage("compile"):
                 plan = compile_module(module, catalog, now=now, filename=filename,
-                                      args=dict(args or {}), vis=vis)
+                                      args=dict(args or {}), vis=vis, reads=reads)
+            relative = relative_scans(plan) if key is not None else 0
             if optimized:
                 with _stage("optimize"):
                     plan = optimize(plan)
     except PxlError as exc:
         exc.with_source(source)
         raise
-    return plan
+    if reads is not None:
+        PLAN_CACHE.put(key, plan, reads, now, settings, relative)
+    return plan, settings
 
 
 def run(source: str, *, data: str | Path | None = None,
         tables: Mapping[str, TableSource] | None = None, catalog: Catalog | None = None,
         now: int | None = None, filename: str = "<script>", engine: EngineName = "auto",
-        args: Mapping[str, Any] | None = None, vis: VisSpec | None = None) -> Results:
+        args: Mapping[str, Any] | None = None, vis: VisSpec | None = None,
+        cache: bool = True) -> Results:
     """Run a PxL script and return its outputs.
 
     ``data`` is a directory of table files (parquet, arrow, csv, ndjson; one table per file,
@@ -147,11 +169,14 @@ def run(source: str, *, data: str | Path | None = None,
     times such as '-5m'. ``args`` sets script arguments (px.arg); ``vis`` is a Pixie vis.json
     spec (pxl.args.load_vis). Each output keeps at most ``#px:set max_output_rows_per_table=N``
     rows (10,000 by default; ``results.outputs[i].truncated`` says when rows were cut).
+    A script run again against the same tables is not compiled again: its plan comes from the
+    plan cache (pxl/plancache.py), relative windows such as ``start_time='-5m'`` moved to this
+    run's ``now``; ``cache=False`` compiles it anew.
     Raises :class:`pxl.PxlError` on any mistake in the script or data."""
     if catalog is None:
         catalog = make_catalog(data, tables)
-    plan = compile(source, catalog, now=now, filename=filename, args=args, vis=vis)
-    settings = read_pragmas(source, filename)
+    now = now if now is not None else now_ns()
+    plan, settings = _compile(source, catalog, now, filename, True, args, vis, cache)
     max_rows = settings.get("max_output_rows_per_table", DEFAULT_MAX_OUTPUT_ROWS)
     try:
         with _stage("execute"):

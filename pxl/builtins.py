@@ -12,7 +12,7 @@ import polars as pl
 from engine.errors import CompileError, Span
 from engine.relations import Scan, Values
 from engine.tables import TABLES
-from engine.timeutil import TIME_FORMS, parse_time
+from engine.timeutil import TIME_FORMS, parse_time, relative_offset
 from engine.types import ColumnType, DataType, Schema, SemanticType
 from pxl.compiler import REQUIRED, Arg, closest
 from pxl.dataframe import DataFrame, _names, _plan
@@ -27,17 +27,22 @@ CHART_TYPES = ("table", "line", "bar", "stacked", "histogram")
 EXPORT_FORMATS = ("prometheus",)
 
 
-def _time_arg(c: Compiler, arg: Arg, what: str) -> int | None:
+def _time_arg(c: Compiler, arg: Arg, what: str) -> tuple[int | None, bool]:
+    """A window bound in ns since the epoch (None if not given), and whether it was given
+    relative to the time the script runs ('-5m', 'now')."""
     value = arg.value
     if value is None:
-        return None
+        return None, False
     if isinstance(value, TimeValue):
-        return value.ns
+        return value.ns, False
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return value, False
     if isinstance(value, str):
         try:
-            return parse_time(value, c.now)
+            offset = relative_offset(value)
+            if offset is not None:
+                return c.window_time(offset), True
+            return parse_time(value, 0), False  # absolute: no time to resolve against
         except ValueError:
             pass
     raise CompileError(f"{what}={value!r} is not a time", arg.span,
@@ -71,12 +76,18 @@ def px_dataframe(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Spa
                 raise CompileError(f"table {table!r} has no column {col!r}", b["select"].span,
                                    hint=f"{known + ' ' if known else ''}columns: "
                                         f"{', '.join(schema.names)}")
-    start = _time_arg(c, b["start_time"], "start_time")
-    end = _time_arg(c, b["end_time"], "end_time")
+    start, start_relative = _time_arg(c, b["start_time"], "start_time")
+    end, end_relative = _time_arg(c, b["end_time"], "end_time")
     if start is not None and end is not None and start > end:
         raise CompileError("start_time is after end_time", b["start_time"].span,
                            hint="swap them, or use a relative start such as '-5m'")
-    return DataFrame(_plan(Scan, table, schema, columns, start, end, span=span))
+    # The window stays relative to the time (a cached plan moves it) when every bound given is.
+    relative = (start_relative or end_relative) and (start is None or start_relative) \
+        and (end is None or end_relative)
+    if (start_relative or end_relative) and not relative:
+        c.now_time()  # one bound relative, one fixed: the plan depends on the time
+    return DataFrame(_plan(Scan, table, schema, columns, start, end,
+                           c.window_time(0) if relative else None, span=span))
 
 
 def px_display(c: Compiler, args: list[Arg], kwargs: dict[str, Arg], span: Span) -> None:

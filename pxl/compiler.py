@@ -30,6 +30,7 @@ from engine.relations import Plan, Relation, Sink
 from engine.types import ColumnType, DataType
 from pxl import syntax as S
 from pxl.args import ArgError, ScriptArg, VisSpec, convert, declared_args
+from pxl.plancache import CompileReads, RecordingCatalog
 from pxl.values import (
     BoundMethod,
     Builtin,
@@ -77,6 +78,8 @@ class _Return(Exception):  # noqa: N818 - control flow, never escapes the compil
 @dataclass
 class Compiler:
     catalog: Catalog
+    #: the time relative times are resolved against: read it through now_time() (which notes
+    #: that the plan depends on it) or, for a window relative to it, window_time()
     now: int
     filename: str = "<script>"
     sinks: list[Sink] = field(default_factory=list)
@@ -89,6 +92,8 @@ class Compiler:
         field(default_factory=dict)
     vis: VisSpec | None = None
     expr_depths: dict[int, tuple[int, Expr]] = field(default_factory=dict)  # id → (depth, expr)
+    #: what the compile read besides the script, for the plan cache (pxl/plancache.py)
+    reads: CompileReads | None = None
 
     # ------------------------------------------------------------------------------------------
     # statements
@@ -322,7 +327,15 @@ class Compiler:
                                hint=f"write {fn.usage}") from None
 
     def now_time(self) -> TimeValue:
+        """The time the script runs at, as a value: the plan depends on it."""
+        if self.reads is not None:
+            self.reads.now = True
         return TimeValue(self.now)
+
+    def window_time(self, offset: int) -> int:
+        """The time ``offset`` ns from the run's, for a window that keeps it relative
+        (Scan.relative_to): the plan cache moves such windows with the time."""
+        return self.now + offset
 
     def call_user(self, func: UserFunction, args: list[Arg], kwargs: dict[str, Arg],
                   span: Span) -> Any:
@@ -614,11 +627,12 @@ def _recursion_room(frames: int = 6_000) -> Iterator[None]:
 
 def compile_module(module: S.Module, catalog: Catalog, *, now: int,
                    filename: str = "<script>", args: dict[str, Any] | None = None,
-                   vis: VisSpec | None = None) -> Plan:
+                   vis: VisSpec | None = None, reads: CompileReads | None = None) -> Plan:
     """Evaluate a parsed script into a plan; raises CompileError/PlanError with spans.
 
     ``args`` are script argument values by name (raw text or Python values; converted to each
-    argument's declared type); ``vis`` a Pixie vis.json whose widgets become outputs."""
+    argument's declared type); ``vis`` a Pixie vis.json whose widgets become outputs; ``reads``
+    collects what the compile read of the catalog and the time (for the plan cache)."""
     def find() -> dict[str, ScriptArg]:
         return {a.name: a for a in declared_args(module, vis)}
 
@@ -631,7 +645,10 @@ def compile_module(module: S.Module, catalog: Catalog, *, now: int,
             known = ", ".join(declared) or "none"
             raise ArgError(f"the script has no argument {name!r}", hint=f"arguments: {known}")
         values[name] = convert(declared[name], raw)
-    compiler = Compiler(catalog, now, filename, args=values, declared=declared, vis=vis)
+    if reads is not None:
+        catalog = RecordingCatalog(catalog, reads)
+    compiler = Compiler(catalog, now, filename, args=values, declared=declared, vis=vis,
+                        reads=reads)
     try:
         with _recursion_room():
             return compiler.run_module(module)

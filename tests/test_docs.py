@@ -12,7 +12,7 @@ from pxl import docs
 MODULES = ["engine.errors", "engine.timeutil", "engine.exprs", "engine.registry", "engine.explain",
            "pxl.pragmas", "pxl.quick", "pxl.prometheus", "engine.arrowio",
            "engine.types", "engine.tables", "pxl.parser", "pxl.api", "pxl", "pxl.output",
-           "pxl.gcpause"]
+           "pxl.gcpause", "pxl.plancache"]
 
 
 def test_reference_is_current() -> None:

@@ -49,7 +49,9 @@ def _narrow(scan: Scan, fn: str, ns: int) -> Scan:
         end = hi if end is None else min(end, hi)
     if start is not None and end is not None and start > end:
         end = start  # an empty window
-    return dataclasses.replace(scan, start=start, end=end)
+    # A window relative to the time the script ran, narrowed by a constant, is no longer
+    # relative: a plan cache must not move it (pxl/plancache.py counts such scans).
+    return dataclasses.replace(scan, start=start, end=end, relative_to=None)
 
 
 def _node(node: Relation) -> Relation:
