@@ -136,6 +136,8 @@ def _fields(node: Relation, index: dict[Relation, int]) -> list[Any]:
     raise PlanError(f"a {type(node).__name__} node cannot be sent to the agents", node.span)
 
 
+# A scan's relative_to (the plan cache's note that its window follows the time) is not sent: an
+# agent runs a fragment once, over the window the broker resolved.
 _fields.register(Scan, lambda n, ix: [n.table, _schema(n.table_schema),
                                       None if n.columns is None else list(n.columns), n.start,
                                       n.end])
