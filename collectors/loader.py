@@ -213,6 +213,9 @@ class BpfCollector(Generic[E]):
 
     name: ClassVar[str]
     ring_map: ClassVar[str] = "events"
+    #: Every record the programs write to the ring starts with a u64 bpf_ktime_get_ns(), which
+    #: lets the ring be walked in numpy (RingBuffer's ``stamped``).
+    stamped: ClassVar[bool] = True
     lost_map: ClassVar[str] = "lost_events"
     settings: Any
 
@@ -272,7 +275,7 @@ class BpfCollector(Generic[E]):
                                          f"is on stderr): {exc}") from exc
         self._obj = obj
         ring = obj.get_map(self.ring_map)
-        self._ring = RingBuffer(ring.get_fd(), ring.get_max_entries())
+        self._ring = RingBuffer(ring.get_fd(), ring.get_max_entries(), stamped=self.stamped)
         log.debug("%s: loaded in %.0f ms", self.name, (time.perf_counter() - t0) * 1e3)
         return self
 
