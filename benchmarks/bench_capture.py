@@ -28,7 +28,6 @@ collector started and idle, over the RSS before they were started.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import re
 import resource
@@ -121,6 +120,7 @@ def run_drain_only(url: str, seconds: float, conns: int, port: int) -> dict:
 def run_capture(url: str, seconds: float, conns: int, settings: dict,
                 script: str | None = None) -> dict:
     from collectors.http_events import HttpEvents
+    from collectors.runtime import settle
     from engine.store import TableStore
 
     store = TableStore(budget_bytes=1 << 30)
@@ -128,7 +128,7 @@ def run_capture(url: str, seconds: float, conns: int, settings: dict,
     collector.open()
     collector.load()
     collector.attach()
-    gc.freeze()  # as pxl agent does once its collectors are started
+    settle()  # as pxl agent does once its collectors are started
     try:
         c0 = cpu_s()
         proc = wrk(url, seconds, conns, script)

@@ -6,12 +6,12 @@ close); queries run against the store while appends go on.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 from typing import Any
 
+from collectors.runtime import settle
 from engine.store import TableStore
 
 __all__ = ["Agent"]
@@ -54,9 +54,7 @@ class Agent:
             c.open()
             c.load()
             c.attach()
-        # What startup made (modules, their objects) lives as long as the agent: keep it out of
-        # every later garbage collection, which would walk it all (~40 ms a full one).
-        gc.freeze()
+        settle()  # gc.freeze, and Arrow's allocator: see collectors/runtime.py
         for c in self.collectors:
             loop = _Loop(c, self.errors)
             loop.start()
