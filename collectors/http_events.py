@@ -286,7 +286,8 @@ class HttpEvents:
             t = self.tracker.counters()
         http = {f"http.{k}": v for k, v in t.items()}
         http.update({f"http.batch_{k}": v for k, v in self.batch.counters.items()})
-        return {"lost_events": self.trace.lost, "ring_events": self.trace.events,
+        return {"lost_events": self.trace.lost, "spilled_events": self.trace.spilled,
+                "ring_events": self.trace.events,
                 "ring_bytes": self.trace.bytes, **self.counters, **http,
                 **self.conn_stats.counters, "upids_cached": len(self.upids)}
 

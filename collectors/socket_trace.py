@@ -16,6 +16,7 @@ Example (as root)::
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ from typing import NamedTuple
 import numpy as np
 
 from collectors.events import ConnEvent, ConnKey, DataEvent, Direction, Role
-from collectors.loader import BpfCollector, Record
+from collectors.loader import BpfCollector, CollectorError, Record
+from collectors.ringbuf import RingBuffer
 
 __all__ = ["SocketTrace", "SocketTraceSettings", "DataBatch", "DATA_EVENT", "CONN_EVENT",
-           "MAX_CAPTURE"]
+           "MAX_CAPTURE", "merge_spilled"]
 
 # ---- the records of bpf_src/socket_trace.h, mirrored once --------------------------------------
 MAX_CAPTURE = 4096
@@ -48,7 +50,8 @@ CONN_EVENT = Record("conn_event", [
 ])
 
 _KIND = struct.Struct("<I")
-_KIND_AT = 8  # both records start with u64 ts_ns, u32 kind
+_KIND_AT = 8  # both records start with u64 ts_ns, u32 kind, u32 tgid, u32 pid, s32 fd
+_TGID_AT, _FD_AT = 12, 20
 _DATA_AT = DATA_EVENT.offsets["data"]
 
 
@@ -214,6 +217,39 @@ class DataBatch:
         return [e for _, e in out]
 
 
+def merge_spilled(blob: bytes, starts: np.ndarray, lengths: np.ndarray,
+                  spilled: list[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """A drain's records (``starts``, ``lengths`` into ``blob``, in ring order) with records
+    from the spill ring put in their places: each goes right before the first record of its
+    own (tgid, fd) written after it (by ``ts_ns``), or last if there is none. Only the order
+    within a socket matters to what reads these (the parsers keep state per connection), and
+    within a socket, calls and their records follow one another in time."""
+    blob += bytes(-len(blob) % 8)
+    parts, at = [], len(blob)
+    add = np.empty(len(spilled), dtype=np.int64)
+    for i, rec in enumerate(spilled):
+        add[i] = at
+        parts.append(rec + bytes(-len(rec) % 8))
+        at += len(parts[-1])
+    joined = blob + b"".join(parts)
+    fields = _Fields(joined)
+    st = np.asarray(starts, dtype=np.int64)
+
+    def key(at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (fields.take(at, 0, "<u8"), fields.take(at, _TGID_AT, "<u4"),
+                fields.take(at, _FD_AT, "<i4"))
+
+    m_ts, m_tgid, m_fd = key(st)
+    s_ts, s_tgid, s_fd = key(add)
+    where = np.empty(len(spilled), dtype=np.int64)
+    for i in range(len(spilled)):
+        later = np.flatnonzero((m_tgid == s_tgid[i]) & (m_fd == s_fd[i]) & (m_ts > s_ts[i]))
+        where[i] = later[0] if len(later) else len(st)
+    lens = np.array([len(r) for r in spilled], dtype=np.int64)
+    return (joined, np.insert(st, where, add),
+            np.insert(np.asarray(lengths, dtype=np.int64), where, lens))
+
+
 class _Fields:
     """Fields of records that start 8-aligned in a buffer, read through typed views of it
     (every field of these structs is naturally aligned): a gather per field, no copies."""
@@ -253,6 +289,67 @@ class SocketTrace(BpfCollector[DataEvent | ConnEvent]):
         #: payload bytes handed out in DataEvents
         self.bytes = 0
         self._keys: dict[tuple[int, int, int], ConnKey] = {}  # ConnKeys of recent connections
+        self._spill: RingBuffer | None = None
+        #: records read from the spill ring, each with the main ring position that must be read
+        #: past before it is handed out (everything written before it is below that position)
+        self._held: list[tuple[int, bytes]] = []
+        self._spilled_before_close = 0
+
+    def load(self) -> SocketTrace:
+        super().load()
+        m = self._obj.get_map("spill")
+        self._spill = RingBuffer(m.get_fd(), m.get_max_entries(), stamped=True)
+        return self
+
+    def close(self) -> None:
+        if self._obj is not None:
+            self._spilled_before_close = self.spilled
+        super().close()
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+        self._held = []
+
+    @property
+    def spilled(self) -> int:
+        """Records the main ring refused and the spill ring took (none lost); after
+        ``close()``, the count at close."""
+        if self._obj is None:
+            return self._spilled_before_close
+        return int(self._obj.get_map(self.lost_map).lookup(1) or 0)
+
+    def _consume(self, max_records: int | None) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """One drain: the spill ring is read first, then the main ring; a spilled record is
+        handed out, in its place among the main ring's, once the main ring has been read past
+        every record written before it."""
+        ring = self.ring
+        spill = self._spill
+        if spill is not None and spill.pending():
+            sblob, sst, sln = spill.consume_raw()
+            past = ring.producer_pos  # read after the spilled records were: it covers all before
+            self._held += [(past, sblob[a:a + n]) for a, n in zip(sst.tolist(), sln.tolist(),
+                                                                   strict=True)]
+        blob, starts, lengths = ring.consume_raw(max_records)
+        if self._held:
+            done = ring.consumer_pos
+            ready = [r for past, r in self._held if past <= done]
+            if ready:
+                self._held = [(past, r) for past, r in self._held if past > done]
+                blob, starts, lengths = merge_spilled(blob, starts, lengths, ready)
+        return blob, starts, lengths
+
+    def poll(self, timeout_ms: int = 0, max_events: int | None = None) -> list[DataEvent | ConnEvent]:
+        """The events that arrived, as one batch; waits up to ``timeout_ms`` if there are none."""
+        if self._ring is None:
+            raise CollectorError(f"{self.name}: poll() before load()")
+        blob, starts, lengths = self._consume(max_events)
+        if not len(starts) and timeout_ms:
+            select.select([self._ring.fileno()], [], [], None if timeout_ms < 0 else timeout_ms / 1000)
+            blob, starts, lengths = self._consume(max_events)
+        batch = self.decode([blob[a:a + n] for a, n in zip(starts.tolist(), lengths.tolist(),
+                                                            strict=True)])
+        self.events += len(batch)
+        return batch
 
     def decode(self, records: list[bytes]) -> list[DataEvent | ConnEvent]:
         if len(self._keys) > 65_536:
@@ -265,7 +362,7 @@ class SocketTrace(BpfCollector[DataEvent | ConnEvent]):
         """The records ready now (no waiting), decoded column-wise (see :class:`DataBatch`)."""
         if len(self._keys) > 65_536:
             self._keys.clear()
-        blob, starts, lengths = self.ring.consume_raw(max_records)
+        blob, starts, lengths = self._consume(max_records)
         batch = DataBatch(blob, starts, lengths, self.clock_offset_ns, self._keys)
         self.events += len(batch)
         self.bytes += int(batch.captured.sum())

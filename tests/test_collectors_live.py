@@ -332,9 +332,9 @@ def _upid_pid(upid: str) -> int:
 def test_collectors_ran_cleanly(live) -> None:
     assert live["errors"] == []
     http = live["stats"]["http_events"]
-    # wrk saturates nginx for 2 s (~400k records): the kernel may refuse a few records even with
-    # the ring far from full (docs/collectors.md, "Lost events"); a collector that fell behind
-    # would lose thousands
+    # wrk saturates nginx for 2 s (~400k records). The few records the kernel refuses with the
+    # ring far from full go to the spill ring (docs/collectors.md, "Lost events"); a collector
+    # that fell behind would lose thousands, and a CPU-starved CI machine might lose a few
     assert http["lost_events"] <= 10
     assert http["http.records"] > 0 and http["http.parse_errors"] == 0
     assert http["unresolved_upids"] == 0
@@ -475,7 +475,7 @@ def test_process_stats_and_upids_agree(live) -> None:
 def test_self_observation_rows(live) -> None:
     rows = live["store"].scan("pxl_collector_stats").collect()
     counters = set(zip(rows["collector"], rows["counter"], strict=True))
-    for name in ("lost_events", "http.parse_errors", "http.dropped_bytes",
+    for name in ("lost_events", "spilled_events", "http.parse_errors", "http.dropped_bytes",
                  "http.evicted_connections", "http.records"):
         assert ("http_events", name) in counters
     assert ("proc_exit", "lost_events") in counters

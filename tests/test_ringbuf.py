@@ -123,3 +123,50 @@ def test_busy_record_stops_the_walk_in_the_vector_path():
     struct.pack_into("<I", blob, 4 * step, 28 | BUSY)
     starts, at = record_starts(bytes(blob), len(blob), stamped=True, now_ns=NOW, size=SIZE)
     assert starts.tolist() == [0, step, 2 * step, 3 * step] and at == 4 * step
+
+
+# ---- records the main ring refused, put back in place (collectors/socket_trace.py) --------------
+
+@st.composite
+def spilled_drains(draw) -> tuple[list[tuple[int, int, int]], list[bool]]:
+    """Records in ring order as (ts, tgid, fd), each socket's in time order (ring order across
+    sockets is any interleaving, their clocks unrelated), and which ones the main ring refused."""
+    n = draw(st.integers(1, 30))
+    keys = draw(st.lists(st.sampled_from([(7, 3), (7, 4), (9, 3)]), min_size=n, max_size=n))
+    clocks = {k: draw(st.integers(1, 10**6)) for k in set(keys)}
+    out = []
+    for k in keys:
+        clocks[k] += draw(st.integers(1, 1000))
+        out.append((clocks[k], *k))
+    return out, draw(st.lists(st.booleans(), min_size=n, max_size=n))
+
+
+@settings(max_examples=300, deadline=None)
+@given(spilled_drains())
+def test_spilled_records_go_back_in_their_sockets_order(drain):
+    from collectors.socket_trace import merge_spilled
+
+    records, refused = drain
+
+    def record(i: int) -> bytes:  # the fields merge_spilled reads, then the record's number
+        ts, tgid, fd = records[i]
+        return struct.pack("<QIIIiI", ts, 1, tgid, tgid, fd, i) + bytes(i % 5)
+
+    main = [i for i in range(len(records)) if not refused[i]]
+    blob, starts, lengths = bytearray(), [], []
+    for i in main:
+        rec = record(i)
+        blob += header(len(rec), len(blob))
+        starts.append(len(blob))
+        lengths.append(len(rec))
+        blob += rec + bytes(-len(rec) % 8)
+    spilled = [record(i) for i in range(len(records)) if refused[i]]
+    joined, st_, ln = merge_spilled(bytes(blob), np.array(starts, dtype=np.int64),
+                                    np.array(lengths, dtype=np.int64), spilled)
+    assert (st_ % 8 == 0).all()
+    got = [joined[a:a + n] for a, n in zip(st_.tolist(), ln.tolist(), strict=True)]
+    assert sorted(got) == sorted(record(i) for i in range(len(records)))  # nothing lost or made
+    order = [struct.unpack_from("<I", r, 24)[0] for r in got]
+    for k in {r[1:] for r in records}:  # each socket's records in the order they were written
+        mine = [i for i in order if records[i][1:] == k]
+        assert mine == sorted(mine)
