@@ -258,9 +258,10 @@ def _non_ascii(arr: pa.Array) -> np.ndarray:
 def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """Bodies as table text (see ``body_text``): ASCII ones as they are, any other decoded one
     by one."""
+    if not lengths.any():  # no bodies (requests without one): nothing to copy or check
+        return pa.Array.from_buffers(pa.string(), len(lengths), [
+            None, pa.py_buffer(np.zeros(len(lengths) + 1, dtype=np.int32)), pa.py_buffer(b"")])
     arr = _slices(blob, starts, starts + lengths)
-    if not len(arr):
-        return strings([])
     if _non_ascii(arr).any():  # rare: decoded one by one
         return strings([body_text(t) for t in arr.to_pylist()])
     return arr.view(pa.string())

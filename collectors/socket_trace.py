@@ -20,7 +20,7 @@ import select
 import socket
 import struct
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -258,19 +258,37 @@ class _Fields:
         self.blob = blob
         self._views: dict[str, np.ndarray] = {}
 
-    def take(self, starts: np.ndarray, offset: int, code: str) -> np.ndarray:
+    def _view(self, code: str) -> np.ndarray:
         view = self._views.get(code)
         if view is None:
             size = np.dtype(code).itemsize
             view = self._views[code] = np.frombuffer(self.blob, dtype=code,
                                                      count=len(self.blob) // size)
+        return view
+
+    def take(self, starts: np.ndarray, offset: int, code: str) -> np.ndarray:
+        view = self._view(code)
         size = view.itemsize
         assert offset % size == 0, "field not naturally aligned"
         return view[np.minimum((starts + offset) // size, len(view) - 1)]
 
     def columns(self, starts: np.ndarray, record: Record) -> dict[str, np.ndarray]:
-        return {name: self.take(starts, record.offsets[name], record.dtype[name].str)
-                for name, code in record.fields if not code.endswith("s")}
+        """Every fixed field of the records at ``starts``, which lie wholly in the buffer: one
+        gather of their 8-byte words, read through the record's layout."""
+        words = -(-record.size // 8)
+        rows = np.take(self._view("<u8"), (starts >> 3)[:, None] + np.arange(words),
+                       mode="clip").view(_padded(record))
+        return {name: rows[name].reshape(-1) for name, code in record.fields
+                if not code.endswith("s")}
+
+
+@cache
+def _padded(record: Record) -> np.dtype:
+    """``record.dtype`` padded to whole 8-byte words."""
+    return np.dtype({"names": list(record.dtype.names),
+                     "formats": [record.dtype[n] for n in record.dtype.names],
+                     "offsets": [record.offsets[n] for n in record.dtype.names],
+                     "itemsize": -(-record.size // 8) * 8})
 
 
 def _first(pair: tuple[int, object]) -> int:
