@@ -60,6 +60,28 @@ def rss_mb() -> float:
     return 0.0
 
 
+class WorkCpu:
+    """CPU time of the traffic itself: the nginx worker (from /proc) and wrk (a child process,
+    from RUSAGE_CHILDREN once it is reaped), both including the BPF programs they run. Per
+    request, it is what capture costs the traced programs, far steadier than req/s on a shared
+    machine."""
+
+    worker = 0  # the nginx worker's pid, set by main()
+
+    def __init__(self) -> None:
+        self.t0 = self._now()
+
+    @classmethod
+    def _now(cls) -> float:
+        tick = os.sysconf("SC_CLK_TCK")
+        fields = Path(f"/proc/{cls.worker}/stat").read_text().rsplit(")", 1)[1].split()
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (int(fields[11]) + int(fields[12])) / tick + child.ru_utime + child.ru_stime
+
+    def us_per_request(self, requests: int) -> float:
+        return (self._now() - self.t0) / max(requests, 1) * 1e6
+
+
 def wrk(url: str, seconds: float, conns: int, script: str | None = None) -> subprocess.Popen:
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", url]
     if script:
@@ -75,8 +97,9 @@ def wrk_result(proc: subprocess.Popen) -> tuple[int, float]:
 
 
 def run_baseline(url: str, seconds: float, conns: int, script: str | None = None) -> dict:
+    cpu = WorkCpu()
     n, rate = wrk_result(wrk(url, seconds, conns, script))
-    return {"requests": n, "rate": rate}
+    return {"requests": n, "rate": rate, "work_us": cpu.us_per_request(n)}
 
 
 def run_tracepoints_only(url: str, seconds: float, conns: int) -> dict:
@@ -85,8 +108,9 @@ def run_tracepoints_only(url: str, seconds: float, conns: int) -> dict:
     trace = SocketTrace(SocketTraceSettings(ports=(1,)))  # attached, matching nothing
     trace.start()
     try:
+        cpu = WorkCpu()
         n, rate = wrk_result(wrk(url, seconds, conns))
-        return {"requests": n, "rate": rate, "lost": trace.lost}
+        return {"requests": n, "rate": rate, "lost": trace.lost, "work_us": cpu.us_per_request(n)}
     finally:
         trace.close()
 
@@ -102,6 +126,7 @@ def run_drain_only(url: str, seconds: float, conns: int, port: int) -> dict:
         ring = trace.ring
         records = 0
         c0 = cpu_s()
+        work = WorkCpu()
         proc = wrk(url, seconds, conns)
         while proc.poll() is None:
             select.select([ring.fileno()], [], [], 0.05)
@@ -112,7 +137,8 @@ def run_drain_only(url: str, seconds: float, conns: int, port: int) -> dict:
         used = cpu_s() - c0
         n, rate = wrk_result(proc)
         return {"requests": n, "rate": rate, "lost": trace.lost, "events": records,
-                "cpu_s": used, "cpu_us_per_event": used / max(records, 1) * 1e6}
+                "cpu_s": used, "cpu_us_per_event": used / max(records, 1) * 1e6,
+                "work_us": work.us_per_request(n), "agent_us": used / max(n, 1) * 1e6}
     finally:
         trace.close()
 
@@ -131,11 +157,13 @@ def run_capture(url: str, seconds: float, conns: int, settings: dict,
     settle()  # as pxl agent does once its collectors are started
     try:
         c0 = cpu_s()
+        work = WorkCpu()
         proc = wrk(url, seconds, conns, script)
         while proc.poll() is None:
             collector.poll(timeout_ms=100)
         t_end = time.monotonic()
         n, rate = wrk_result(proc)
+        work_us = work.us_per_request(n)
         while collector.trace.ring.pending():  # the backlog wrk left behind
             collector.poll(timeout_ms=0)
         drain_s = time.monotonic() - t_end
@@ -146,7 +174,8 @@ def run_capture(url: str, seconds: float, conns: int, settings: dict,
         return {"requests": n, "rate": rate, "lost": stats["lost_events"], "rows": rows,
                 "drain_s": drain_s, "cpu_s": used, "cpu_us_per_row": used / max(rows, 1) * 1e6,
                 "events": stats["events"], "parse_errors": stats["http.parse_errors"],
-                "batch_path_rows": stats["http.batch_rows"],
+                "batch_path_rows": stats["http.batch_rows"], "work_us": work_us,
+                "agent_us": used / max(n, 1) * 1e6,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     finally:
         collector.close()
@@ -201,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     import engine.store  # noqa: F401
 
     nginx = Nginx()
+    WorkCpu.worker = nginx.worker
     tmp = tempfile.mkdtemp(prefix="pxl-bench-")
     pace = Path(tmp) / "pace.lua"
     pace.write_text(PACE_LUA.format(ms=args.pace_ms))
@@ -266,14 +296,21 @@ def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
     lines = [f"## HTTP capture cost: nginx (1 worker) + wrk -t1, {args.seconds:g} s runs × "
              f"{args.repeat}",
              "",
+             "Command: `" + " ".join(["python", "benchmarks/bench_capture.py", *sys.argv[1:]])
+             + "`",
+             "",
              f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} vCPUs ({_cpu_model()}), "
              f"Linux {os.uname().release}, Python {sys.version.split()[0]}, load average "
              f"{load:.1f} at the end. Medians over the repeats; 'vs baseline' is the median of "
-             "each repeat's ratio to the baseline run of the same repeat.",
+             "each repeat's ratio to the baseline run of the same repeat. CPU per request: "
+             "nginx's worker and wrk (the BPF programs they run included), the collector; "
+             "'CPU vs baseline' is both over the baseline's nginx + wrk CPU per request "
+             "(steadier than req/s here).",
              "",
              "| run | req/s | vs baseline | lost events | http rows | drain after (s) | "
-             "collector CPU (s) | CPU per row (µs) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "collector CPU (s) | CPU per row (µs) | nginx + wrk CPU per request (µs) | "
+             "collector CPU per request (µs) | CPU vs baseline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, rs in results.items():
         base = results["paced baseline" if name.startswith("paced") else "baseline"]
         rate = _mean(rs, "rate")
@@ -289,6 +326,9 @@ def report(results: dict[str, list[dict]], rss: tuple[float, float, float],
             rows += ["0", "", "", "", ""]
         else:
             rows += ["", "", "", "", ""]
+        work, agent = _mean(rs, "work_us"), _mean(rs, "agent_us") if "agent_us" in rs[0] else 0.0
+        rows += [f"{work:.1f}", f"{agent:.1f}" if "agent_us" in rs[0] else "",
+                 f"{((work + agent) / _mean(base, 'work_us') - 1) * 100:+.1f} %"]
         lines.append("| " + " | ".join(rows) + " |")
     before, after, idle_cpu = rss
     lines += ["", f"Idle agent (process_stats + http_events + proc_exit started, 3 s): RSS "
