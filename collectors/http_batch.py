@@ -37,7 +37,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.arrow import bools, ints, strings, times, values
+from collectors.arrow import bools, ints, strings, take_views, times, values, views
 from collectors.conn_tracker import ConnTracker, _Conn, body_text, content_type_of
 from collectors.protocols.http1 import (
     _REQUEST_LINE,
@@ -268,6 +268,7 @@ def _texts(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
 
 
 _COLUMNS = [name for name, _, _, _ in TABLES["http_events"].columns]
+_NEWEST = pl.CompatLevel.newest()  # Polars strings to Arrow as string_view: no copy
 
 #: (key, conn) → the connection's upid if the batch path may take it, else None
 Accept = Callable[[tuple[int, int, int], _Conn, int], "str | None"]
@@ -491,14 +492,14 @@ class BatchPath:
         qc, rc = code[q], code[r]
         n = len(q)
 
-        def per(values: list, idx: np.ndarray) -> pa.Array:  # strings: Arrow's take
-            return strings(values).take(ints(idx))
+        def per(values: list, idx: np.ndarray) -> pa.Array:  # a string per connection
+            return take_views(views(strings(values)), idx)
 
         def per_int(values: list | np.ndarray, idx: np.ndarray) -> pa.Array:
             return ints(np.asarray(values, dtype=np.int64)[idx])
 
         def head(name: str, idx: np.ndarray) -> pa.Array:  # a string of each row's head
-            return heads.get_column(name).to_arrow().cast(pa.string()).take(ints(idx))
+            return take_views(heads.get_column(name).to_arrow(compat_level=_NEWEST), idx)
 
         h_len = np.where(heads.get_column("body").to_numpy() == _LENGTH,
                          heads.get_column("length").to_numpy(), 0)
