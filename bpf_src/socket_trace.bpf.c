@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* socket_trace: the bytes processes move over their TCP/UDP sockets, and their connections.
  *
- * Tracepoints only (no kprobes on this kernel). Reads and writes are taken at the raw sys_exit
- * tracepoint, where the registers still hold the call's arguments: when the fd is a traced
+ * Tracepoints only (no kprobes on this kernel). Every syscall followed here (reads, writes,
+ * connect, accept, close, dup2/dup3, close_range) is taken by one program at the raw sys_exit
+ * tracepoint, where the registers still hold the call's arguments, so no syscall tracepoint is
+ * enabled at entry and no per-syscall one at exit. When the fd of a read or write is a traced
  * connection and the call moved bytes, up to capture_bytes of them are copied into a per-CPU
  * scratch record and written to the `events` ring buffer. Connections live in the `conns`
  * map keyed by (tgid, fd): connect ⇒ client, accept ⇒ server, and (infer_conns) an inet socket
@@ -33,7 +35,7 @@
 
 enum direction { EGRESS = 0, INGRESS = 1 };
 enum role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
-enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_CONNECT = 3 };
+enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_CONNECT = 3, IO_FD = 4 };
 
 /* ---- settings ---- */
 const volatile __u32 capture_bytes = MAX_CAPTURE; /* payload bytes kept per syscall */
@@ -261,14 +263,47 @@ static __always_inline struct conn_event *traced_conn(__u32 tgid, __u32 pid, int
 	return conn && conn->generation ? conn : NULL;
 }
 
+/* ---- close_range, exec and exit close many fds at once ---- */
+
+struct sweep_ctx {
+	__u32 tgid;
+	__u32 pid;
+	__u32 first;
+};
+
+static long sweep_fd(__u32 i, struct sweep_ctx *c)
+{
+	close_conn(c->tgid, c->pid, c->first + i);
+	return 0;
+}
+
+/* Close the traced connections of the current process on fds first..last. */
+static __always_inline void sweep(__u32 first, __u32 last, bool forget_process)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sweep_ctx c = {.tgid = id >> 32, .pid = (__u32)id, .first = first};
+	__u32 *max_fd = bpf_map_lookup_elem(&conn_tgids, &c.tgid);
+
+	if (!max_fd)
+		return;
+	if (last > *max_fd)
+		last = *max_fd;
+	if (first <= last)
+		bpf_loop(last - first + 1 < MAX_SWEEP ? last - first + 1 : MAX_SWEEP, sweep_fd, &c, 0);
+	if (forget_process)
+		bpf_map_delete_elem(&conn_tgids, &c.tgid);
+}
+
 /* ---- reads and writes ----
  *
  * One program on the raw sys_exit tracepoint, run at the exit of every syscall, takes the eight
- * that move bytes, and connect(), by their number. At exit the user registers still hold the call's arguments
- * (x86_64: fd in di, buffer/iovec/msghdr in si, iovec count in dx), so nothing is stashed at
- * entry. Against a pair of per-syscall tracepoint programs with a map entry in between, this
- * saves per call the perf event record the kernel builds for a syscall tracepoint, a program
- * run at entry, and a hash map update, lookup and delete.
+ * that move bytes, connect(), and the calls that make or end an fd (fd_changed), by their
+ * number. At exit the user registers still hold the call's arguments (x86_64: fd in di,
+ * buffer/iovec/msghdr in si, iovec count in dx), so nothing is stashed at entry. Against a pair
+ * of per-syscall tracepoint programs with a map entry in between, this saves per call the perf
+ * event record the kernel builds for a syscall tracepoint, a program run at entry, and a hash
+ * map update, lookup and delete; and a syscall tracepoint enabled for any one call (close at
+ * entry, accept at exit) runs the kernel's per-syscall dispatch at every syscall of the host.
  */
 
 /* x86_64 syscall numbers (asm/unistd_64.h). */
@@ -281,6 +316,12 @@ static __always_inline struct conn_event *traced_conn(__u32 tgid, __u32 pid, int
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
 #define NR_CONNECT 42
+#define NR_CLOSE 3
+#define NR_DUP2 33
+#define NR_ACCEPT 43
+#define NR_ACCEPT4 288
+#define NR_DUP3 292
+#define NR_CLOSE_RANGE 436
 #define TS_COMPAT 0x0002 /* thread_info.status: a 32-bit syscall (other numbers, other registers) */
 
 /* Copy what the syscall moved through an iovec array, in order, up to capture_bytes. */
@@ -374,6 +415,40 @@ static __always_inline void capture(__u64 id, int fd, __u32 kind, __u32 directio
 	submit(ev, offsetof(struct data_event, data) + n);
 }
 
+/* A call that succeeded and changed what an fd is: accept gave a server connection; close,
+ * dup2/dup3 over an fd and close_range ended whatever was there. Taken at exit, like the rest:
+ * the fd arguments are still in the registers, and the connection is over either way. */
+static __always_inline void fd_changed(__u64 id, __u32 nr, struct pt_regs *regs, long ret)
+{
+	const __u64 CLOSE_RANGE_CLOEXEC = 1 << 2; /* only marks them close-on-exec */
+	__u32 tgid = id >> 32;
+	__u64 first, last;
+
+	if (!tgid_traced(tgid))
+		return;
+	switch (nr) {
+	case NR_ACCEPT:
+	case NR_ACCEPT4:
+		open_conn(tgid, (__u32)id, (int)ret, ROLE_SERVER, sock_of_fd((int)ret));
+		break;
+	case NR_CLOSE:
+		if ((int)regs->di >= 0)
+			close_conn(tgid, (__u32)id, (int)regs->di);
+		break;
+	case NR_DUP2:
+	case NR_DUP3: /* the new fd's old file is closed (dup2 onto itself changes nothing) */
+		if ((int)regs->si >= 0 && regs->si != regs->di)
+			close_conn(tgid, (__u32)id, (int)regs->si);
+		break;
+	case NR_CLOSE_RANGE:
+		first = regs->di;
+		last = regs->si;
+		if (!(regs->dx & CLOSE_RANGE_CLOEXEC) && first <= 0x7fffffff)
+			sweep(first, last > 0x7fffffff ? 0x7fffffff : last, false);
+		break;
+	}
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(exit_io, struct pt_regs *regs, long ret)
 {
@@ -392,114 +467,33 @@ int BPF_PROG(exit_io, struct pt_regs *regs, long ret)
 	case NR_RECVMSG: kind = IO_MSG; direction = INGRESS; break;
 	case NR_SENDMSG: kind = IO_MSG; direction = EGRESS; break;
 	case NR_CONNECT: kind = IO_CONNECT; direction = EGRESS; break;
+	case NR_ACCEPT:
+	case NR_ACCEPT4:
+	case NR_CLOSE:
+	case NR_DUP2:
+	case NR_DUP3:
+	case NR_CLOSE_RANGE: kind = IO_FD; direction = EGRESS; break;
 	default: return 0;
 	}
-	if (kind == IO_CONNECT ? ret != 0 && ret != -EINPROGRESS : ret <= 0)
+	/* a close that failed still frees its fd (EINTR, EIO): only its number is needed */
+	if (kind == IO_CONNECT ? ret != 0 && ret != -EINPROGRESS
+	    : kind == IO_FD ? ret < 0 && nr != NR_CLOSE : ret <= 0)
 		return 0;
 	task = bpf_get_current_task_btf();
 	if (task->thread_info.status & TS_COMPAT)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	fd = (int)regs->di;
+	if (kind == IO_FD) {
+		fd_changed(id, nr, regs, ret);
+		return 0;
+	}
 	if (kind == IO_CONNECT) { /* connected (or connecting): a client connection */
 		if (fd >= 0 && tgid_traced(id >> 32))
 			open_conn(id >> 32, (__u32)id, fd, ROLE_CLIENT, sock_of_fd(fd));
 		return 0;
 	}
 	capture(id, fd, kind, direction, regs->si, regs->dx, ret, nr);
-	return 0;
-}
-
-/* ---- connections ---- */
-
-static __always_inline int exit_accept(struct trace_event_raw_sys_exit *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	int fd = (int)ctx->ret;
-
-	if (fd < 0 || !tgid_traced(id >> 32))
-		return 0;
-	open_conn(id >> 32, (__u32)id, fd, ROLE_SERVER, sock_of_fd(fd));
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_accept(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept_(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_accept(ctx);
-}
-
-static __always_inline int forget_fd(int fd)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if (fd >= 0 && tgid_traced(id >> 32))
-		close_conn(id >> 32, (__u32)id, fd);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct trace_event_raw_sys_enter *ctx)
-{
-	return forget_fd((int)ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int enter_dup2(struct trace_event_raw_sys_enter *ctx)
-{
-	return ctx->args[0] == ctx->args[1] ? 0 : forget_fd((int)ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int enter_dup3(struct trace_event_raw_sys_enter *ctx)
-{
-	return forget_fd((int)ctx->args[1]);
-}
-
-/* ---- close_range, exec and exit close many fds at once ---- */
-
-struct sweep_ctx {
-	__u32 tgid;
-	__u32 pid;
-	__u32 first;
-};
-
-static long sweep_fd(__u32 i, struct sweep_ctx *c)
-{
-	close_conn(c->tgid, c->pid, c->first + i);
-	return 0;
-}
-
-/* Close the traced connections of the current process on fds first..last. */
-static __always_inline void sweep(__u32 first, __u32 last, bool forget_process)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct sweep_ctx c = {.tgid = id >> 32, .pid = (__u32)id, .first = first};
-	__u32 *max_fd = bpf_map_lookup_elem(&conn_tgids, &c.tgid);
-
-	if (!max_fd)
-		return;
-	if (last > *max_fd)
-		last = *max_fd;
-	if (first <= last)
-		bpf_loop(last - first + 1 < MAX_SWEEP ? last - first + 1 : MAX_SWEEP, sweep_fd, &c, 0);
-	if (forget_process)
-		bpf_map_delete_elem(&conn_tgids, &c.tgid);
-}
-
-SEC("tracepoint/syscalls/sys_enter_close_range")
-int enter_close_range(struct trace_event_raw_sys_enter *ctx)
-{
-	const __u64 CLOSE_RANGE_CLOEXEC = 1 << 2; /* only marks them close-on-exec */
-
-	if (!(ctx->args[2] & CLOSE_RANGE_CLOEXEC) && tgid_traced(bpf_get_current_pid_tgid() >> 32))
-		sweep(ctx->args[0], ctx->args[1] > 0x7fffffff ? 0x7fffffff : ctx->args[1], false);
 	return 0;
 }
 
