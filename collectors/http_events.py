@@ -202,8 +202,6 @@ class HttpEvents:
         Returns the http_events rows appended."""
         s = self.settings
         self.counters["polls"] += 1
-        records: list[HttpRecord] = []
-        frames: list[pa.RecordBatch] = []
         ring = self.trace.ring
         if timeout_ms and not self._behind:
             # Let a batch gather: drain at most every gather_ms unless the last drain left a
@@ -223,25 +221,35 @@ class HttpEvents:
                 if rest / 1e9 > wait:  # the caller's timeout came first: drain next time
                     return self._periodic(0)
         t0 = self._last_drain = time.monotonic_ns()
-        deadline = t0 + s.max_poll_ms * 1_000_000
+        rows = self._drain(t0 + s.max_poll_ms * 1_000_000)
+        self.counters["busy_ns"] += time.monotonic_ns() - t0
+        return self._periodic(rows)
+
+    def _drain(self, deadline: int | None) -> int:
+        """Batches from the ring until a short one (with no ``deadline``: until it is empty),
+        or until ``deadline`` passes with a backlog left; then one append of their rows.
+        Returns the http_events rows appended."""
+        size = self.settings.batch_events
+        records: list[HttpRecord] = []
+        frames: list[pa.RecordBatch] = []
         self._behind = False
         while True:
-            batch = self.trace.poll_batch(s.batch_events)
+            batch = self.trace.poll_batch(size)
             if not len(batch):
                 break
             self.counters["batches"] += 1
             self.counters["events"] += len(batch)
             with self._lock:
                 records += self._feed_batch(batch, frames)
-            if len(batch) < s.batch_events:
+            if deadline is None:
+                continue
+            if len(batch) < size:
                 break
             if time.monotonic_ns() > deadline:
                 self._behind = True
                 break
         with self._lock:
-            rows = self._append(records, frames)
-        self.counters["busy_ns"] += time.monotonic_ns() - t0
-        return self._periodic(rows)
+            return self._append(records, frames)
 
     def _periodic(self, rows: int) -> int:
         """conn_stats and self-observation rows when due; passes ``rows`` through."""
@@ -265,13 +273,7 @@ class HttpEvents:
         """Drain the ring, flush what the tracker still holds, append it, detach."""
         with self._lock:
             if self.trace.attached:
-                while True:  # what the kernel wrote before we stop: the ring is finite
-                    batch = self.trace.poll_batch(self.settings.batch_events)
-                    if not len(batch):
-                        break
-                    self.counters["events"] += len(batch)
-                    frames: list[pa.RecordBatch] = []
-                    self._append(self._feed_batch(batch, frames), frames)
+                self._drain(None)  # what the kernel wrote before we stop: the ring is finite
                 self._append(self.tracker.flush(), final=True)
                 self.snapshot_connections()
             if self._reporter is not None:
