@@ -252,7 +252,8 @@ def merge_spilled(blob: bytes, starts: np.ndarray, lengths: np.ndarray,
 
 class _Fields:
     """Fields of records that start 8-aligned in a buffer, read through typed views of it
-    (every field of these structs is naturally aligned): a gather per field, no copies."""
+    (every field of these structs is naturally aligned): one gather per field, or per record
+    type for all of its fields (``columns``)."""
 
     def __init__(self, blob: bytes) -> None:
         self.blob = blob
