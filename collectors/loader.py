@@ -185,16 +185,21 @@ class Record:
 
     @cached_property
     def dtype(self) -> Any:
-        """The same layout as a numpy structured dtype (for decoding many records at once;
-        built once: every drain reads its fields' types).
+        """The same layout as a numpy structured dtype, padded to whole 8-byte words (records
+        start 8-aligned in a ring: a gather of a record's words reads as one of these; built
+        once, every drain reads it).
 
-        >>> Record("pair", [("a", "I"), ("b", "Q")]).dtype.descr
-        [('a', '<u4'), ('b', '<u8')]
+        >>> d = Record("pair", [("a", "I"), ("b", "Q")]).dtype
+        >>> d.names, d.fields["b"][1], d.itemsize
+        (('a', 'b'), 4, 16)
         """
         import numpy as np
 
-        return np.dtype([(name, _NUMPY_CODES.get(code) or f"S{code[:-1]}")
-                         for name, code in self.fields])
+        return np.dtype({"names": [name for name, _ in self.fields],
+                         "formats": [_NUMPY_CODES.get(code) or f"S{code[:-1]}"
+                                     for _, code in self.fields],
+                         "offsets": [self.offsets[name] for name, _ in self.fields],
+                         "itemsize": -(-self.size // 8) * 8})
 
 
 # struct codes → numpy type codes ("16s" becomes "S16")
@@ -300,9 +305,20 @@ class BpfCollector(Generic[E]):
         """The events that arrived, as one batch; waits up to ``timeout_ms`` if there are none."""
         if self._ring is None:
             raise CollectorError(f"{self.name}: poll() before load()")
-        batch = self.decode(self._ring.poll(timeout_ms, max_events))
+        blob, starts, lengths = self._consume(max_events)
+        if not len(starts) and timeout_ms:
+            self._ring.wait(timeout_ms)
+            blob, starts, lengths = self._consume(max_events)
+        batch = self.decode([blob[a:a + n] for a, n in zip(starts.tolist(), lengths.tolist(),
+                                                            strict=True)])
         self.events += len(batch)
         return batch
+
+    def _consume(self, max_records: int | None) -> tuple[bytes, Any, Any]:
+        """One drain: the records ready now as ``RingBuffer.consume_raw`` gives them
+        (a collector with more than one ring merges them here)."""
+        assert self._ring is not None
+        return self._ring.consume_raw(max_records)
 
     def close(self) -> None:
         if self._obj is not None:

@@ -63,7 +63,7 @@ class RingBuffer:
     ``map_fd`` stays owned by the caller (mmap and epoll keep what they need); ``size`` is the
     map's max_entries, a power of two multiple of the page size. ``stamped``: every record
     starts with a u64 ``bpf_ktime_get_ns()``, which lets the walk from record to record be
-    done in numpy (see ``_walk``); any content still reads right, only slower.
+    done in numpy (see ``record_starts``); any content still reads right, only slower.
     """
 
     def __init__(self, map_fd: int, size: int, stamped: bool = False) -> None:
@@ -147,8 +147,13 @@ class RingBuffer:
         out = self.consume(max_records)
         if out or timeout_ms == 0:
             return out
-        self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000)
+        self.wait(timeout_ms)
         return self.consume(max_records)
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` (-1: forever) for the kernel to signal that records
+        arrived; whether it did."""
+        return bool(self._epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000))
 
     def fileno(self) -> int:
         """An fd that turns readable when records arrive (for a caller's own select loop)."""
@@ -192,8 +197,8 @@ def record_starts(blob: bytes, span: int, limit: int = -1, stamped: bool = False
     cand = np.flatnonzero(stamp <= np.uint64(STAMP_WINDOW_NS + STAMP_AHEAD_NS)) * 8
     words = np.frombuffer(blob, dtype="<u4", count=span // 4)
     # a header's page offset, less its page in the ring, is the same for all: the first one's
-    k = int(words[1]) - ((origin & (size - 1)) >> PAGE_SHIFT)
-    cand = cand[words[(cand >> 2) + 1] == (((origin + cand) & (size - 1)) >> PAGE_SHIFT) + k]
+    pg0 = int(words[1]) - ((origin & (size - 1)) >> PAGE_SHIFT)
+    cand = cand[words[(cand >> 2) + 1] == (((origin + cand) & (size - 1)) >> PAGE_SHIFT) + pg0]
     head = words[cand >> 2].astype(np.int64)
     nxt = cand + (((head & _LENGTH) + (HEADER + 7)) & ~7)
     # run ends: candidates the chain does not go on from to the next candidate

@@ -16,17 +16,16 @@ Example (as root)::
 from __future__ import annotations
 
 import os
-import select
 import socket
 import struct
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
 from collectors.events import ConnEvent, ConnKey, DataEvent, Direction, Role
-from collectors.loader import BpfCollector, CollectorError, Record
+from collectors.loader import BpfCollector, Record
 from collectors.ringbuf import RingBuffer
 
 __all__ = ["SocketTrace", "SocketTraceSettings", "DataBatch", "DATA_EVENT", "CONN_EVENT",
@@ -278,18 +277,9 @@ class _Fields:
         gather of their 8-byte words, read through the record's layout."""
         words = -(-record.size // 8)
         rows = np.take(self._view("<u8"), (starts >> 3)[:, None] + np.arange(words),
-                       mode="clip").view(_padded(record))
+                       mode="clip").view(record.dtype)
         return {name: rows[name].reshape(-1) for name, code in record.fields
                 if not code.endswith("s")}
-
-
-@cache
-def _padded(record: Record) -> np.dtype:
-    """``record.dtype`` padded to whole 8-byte words."""
-    return np.dtype({"names": list(record.dtype.names),
-                     "formats": [record.dtype[n] for n in record.dtype.names],
-                     "offsets": [record.offsets[n] for n in record.dtype.names],
-                     "itemsize": -(-record.size // 8) * 8})
 
 
 def _first(pair: tuple[int, object]) -> int:
@@ -338,9 +328,9 @@ class SocketTrace(BpfCollector[DataEvent | ConnEvent]):
         return int(self._obj.get_map(self.lost_map).lookup(1) or 0)
 
     def _consume(self, max_records: int | None) -> tuple[bytes, np.ndarray, np.ndarray]:
-        """One drain: the spill ring is read first, then the main ring; a spilled record is
-        handed out, in its place among the main ring's, once the main ring has been read past
-        every record written before it."""
+        """One drain (``poll`` and ``poll_batch``): the spill ring is read first, then the main
+        ring; a spilled record is handed out, in its place among the main ring's, once the main
+        ring has been read past every record written before it."""
         ring = self.ring
         spill = self._spill
         if spill is not None and spill.pending():
@@ -356,19 +346,6 @@ class SocketTrace(BpfCollector[DataEvent | ConnEvent]):
                 self._held = [(past, r) for past, r in self._held if past > done]
                 blob, starts, lengths = merge_spilled(blob, starts, lengths, ready)
         return blob, starts, lengths
-
-    def poll(self, timeout_ms: int = 0, max_events: int | None = None) -> list[DataEvent | ConnEvent]:
-        """The events that arrived, as one batch; waits up to ``timeout_ms`` if there are none."""
-        if self._ring is None:
-            raise CollectorError(f"{self.name}: poll() before load()")
-        blob, starts, lengths = self._consume(max_events)
-        if not len(starts) and timeout_ms:
-            select.select([self._ring.fileno()], [], [], None if timeout_ms < 0 else timeout_ms / 1000)
-            blob, starts, lengths = self._consume(max_events)
-        batch = self.decode([blob[a:a + n] for a, n in zip(starts.tolist(), lengths.tolist(),
-                                                            strict=True)])
-        self.events += len(batch)
-        return batch
 
     def decode(self, records: list[bytes]) -> list[DataEvent | ConnEvent]:
         if len(self._keys) > 65_536:
