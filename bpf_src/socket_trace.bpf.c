@@ -35,7 +35,7 @@
 
 enum direction { EGRESS = 0, INGRESS = 1 };
 enum role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
-enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_CONNECT = 3, IO_FD = 4 };
+enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_FD = 3 };
 
 /* ---- settings ---- */
 const volatile __u32 capture_bytes = MAX_CAPTURE; /* payload bytes kept per syscall */
@@ -415,35 +415,42 @@ static __always_inline void capture(__u64 id, int fd, __u32 kind, __u32 directio
 	submit(ev, offsetof(struct data_event, data) + n);
 }
 
-/* A call that succeeded and changed what an fd is: accept gave a server connection; close,
- * dup2/dup3 over an fd and close_range ended whatever was there. Taken at exit, like the rest:
- * the fd arguments are still in the registers, and the connection is over either way. */
+/* A call that changed what an fd is: connect (0 or EINPROGRESS) made a client connection,
+ * accept a server one; close, dup2/dup3 over an fd and close_range ended whatever was there.
+ * Taken at exit, like the rest: the fd arguments are still in the registers, and the
+ * connection is over either way (a close that failed still freed its fd: EINTR, EIO). */
 static __always_inline void fd_changed(__u64 id, __u32 nr, struct pt_regs *regs, long ret)
 {
 	const __u64 CLOSE_RANGE_CLOEXEC = 1 << 2; /* only marks them close-on-exec */
 	__u32 tgid = id >> 32;
+	int fd = (int)regs->di;
 	__u64 first, last;
 
 	if (!tgid_traced(tgid))
 		return;
 	switch (nr) {
+	case NR_CONNECT:
+		if (fd >= 0 && (ret == 0 || ret == -EINPROGRESS))
+			open_conn(tgid, (__u32)id, fd, ROLE_CLIENT, sock_of_fd(fd));
+		break;
 	case NR_ACCEPT:
 	case NR_ACCEPT4:
-		open_conn(tgid, (__u32)id, (int)ret, ROLE_SERVER, sock_of_fd((int)ret));
+		if (ret >= 0)
+			open_conn(tgid, (__u32)id, (int)ret, ROLE_SERVER, sock_of_fd((int)ret));
 		break;
 	case NR_CLOSE:
-		if ((int)regs->di >= 0)
-			close_conn(tgid, (__u32)id, (int)regs->di);
+		if (fd >= 0)
+			close_conn(tgid, (__u32)id, fd);
 		break;
 	case NR_DUP2:
 	case NR_DUP3: /* the new fd's old file is closed (dup2 onto itself changes nothing) */
-		if ((int)regs->si >= 0 && regs->si != regs->di)
+		if (ret >= 0 && (int)regs->si >= 0 && regs->si != regs->di)
 			close_conn(tgid, (__u32)id, (int)regs->si);
 		break;
 	case NR_CLOSE_RANGE:
 		first = regs->di;
 		last = regs->si;
-		if (!(regs->dx & CLOSE_RANGE_CLOEXEC) && first <= 0x7fffffff)
+		if (ret >= 0 && !(regs->dx & CLOSE_RANGE_CLOEXEC) && first <= 0x7fffffff)
 			sweep(first, last > 0x7fffffff ? 0x7fffffff : last, false);
 		break;
 	}
@@ -452,48 +459,38 @@ static __always_inline void fd_changed(__u64 id, __u32 nr, struct pt_regs *regs,
 SEC("tp_btf/sys_exit")
 int BPF_PROG(exit_io, struct pt_regs *regs, long ret)
 {
-	__u32 nr = regs->orig_ax, kind, direction;
+	__u32 nr = regs->orig_ax, kind, direction = EGRESS;
 	struct task_struct *task;
 	__u64 id;
-	int fd;
 
 	switch (nr) {
 	case NR_READ: kind = IO_BUF; direction = INGRESS; break;
-	case NR_WRITE: kind = IO_BUF; direction = EGRESS; break;
+	case NR_WRITE: kind = IO_BUF; break;
 	case NR_RECVFROM: kind = IO_BUF; direction = INGRESS; break;
-	case NR_SENDTO: kind = IO_BUF; direction = EGRESS; break;
+	case NR_SENDTO: kind = IO_BUF; break;
 	case NR_READV: kind = IO_IOV; direction = INGRESS; break;
-	case NR_WRITEV: kind = IO_IOV; direction = EGRESS; break;
+	case NR_WRITEV: kind = IO_IOV; break;
 	case NR_RECVMSG: kind = IO_MSG; direction = INGRESS; break;
-	case NR_SENDMSG: kind = IO_MSG; direction = EGRESS; break;
-	case NR_CONNECT: kind = IO_CONNECT; direction = EGRESS; break;
+	case NR_SENDMSG: kind = IO_MSG; break;
+	case NR_CONNECT:
 	case NR_ACCEPT:
 	case NR_ACCEPT4:
 	case NR_CLOSE:
 	case NR_DUP2:
 	case NR_DUP3:
-	case NR_CLOSE_RANGE: kind = IO_FD; direction = EGRESS; break;
+	case NR_CLOSE_RANGE: kind = IO_FD; break;
 	default: return 0;
 	}
-	/* a close that failed still frees its fd (EINTR, EIO): only its number is needed */
-	if (kind == IO_CONNECT ? ret != 0 && ret != -EINPROGRESS
-	    : kind == IO_FD ? ret < 0 && nr != NR_CLOSE : ret <= 0)
+	if (kind != IO_FD && ret <= 0) /* moved nothing */
 		return 0;
 	task = bpf_get_current_task_btf();
 	if (task->thread_info.status & TS_COMPAT)
 		return 0;
 	id = bpf_get_current_pid_tgid();
-	fd = (int)regs->di;
-	if (kind == IO_FD) {
+	if (kind == IO_FD)
 		fd_changed(id, nr, regs, ret);
-		return 0;
-	}
-	if (kind == IO_CONNECT) { /* connected (or connecting): a client connection */
-		if (fd >= 0 && tgid_traced(id >> 32))
-			open_conn(id >> 32, (__u32)id, fd, ROLE_CLIENT, sock_of_fd(fd));
-		return 0;
-	}
-	capture(id, fd, kind, direction, regs->si, regs->dx, ret, nr);
+	else
+		capture(id, (int)regs->di, kind, direction, regs->si, regs->dx, ret, nr);
 	return 0;
 }
 
