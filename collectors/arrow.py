@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from engine.arrowio import buffer_values as values
 
-__all__ = ["ints", "times", "bools", "strings", "column", "values", "views", "take_views"]
+__all__ = ["ints", "times", "bools", "strings", "column", "values", "take_views"]
 
 
 def ints(values: np.ndarray) -> pa.Array:
@@ -54,21 +54,13 @@ def strings(values: Sequence[str]) -> pa.Array:
         pa.py_buffer(b"".join(encoded))])
 
 
-def views(arr: pa.Array) -> pa.Array:
-    """A string or binary array as its view type (``string_view``, ``binary_view``)."""
-    if pa.types.is_string_view(arr.type) or pa.types.is_binary_view(arr.type):
-        return arr
-    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
-    return arr.cast(pa.string_view() if text else pa.binary_view())
-
-
 def take_views(arr: pa.Array, idx: np.ndarray) -> pa.Array:
     """``arr.take(idx)`` for a view array with no nulls, without copying a string: the 16-byte
     views are gathered and the new array shares ``arr``'s data buffers (Arrow's own take has no
     kernel for view types). A column that repeats a few strings (a head's fields, a connection's
     address) costs 16 bytes a row, and Polars reads it as it stores strings, without a copy.
 
-    >>> a = views(strings(["a long string, not inlined", "short"]))
+    >>> a = strings(["a long string, not inlined", "short"]).cast(pa.string_view())
     >>> take_views(a, np.array([1, 0, 0])).to_pylist()[:2]
     ['short', 'a long string, not inlined']
     """

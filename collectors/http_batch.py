@@ -37,7 +37,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.arrow import bools, ints, strings, take_views, times, values, views
+from collectors.arrow import bools, ints, strings, take_views, times, values
 from collectors.conn_tracker import ConnTracker, _Conn, body_text, content_type_of
 from collectors.protocols.http1 import (
     _REQUEST_LINE,
@@ -493,7 +493,7 @@ class BatchPath:
         n = len(q)
 
         def per(values: list, idx: np.ndarray) -> pa.Array:  # a string per connection
-            return take_views(views(strings(values)), idx)
+            return take_views(strings(values).cast(pa.string_view()), idx)
 
         def per_int(values: list | np.ndarray, idx: np.ndarray) -> pa.Array:
             return ints(np.asarray(values, dtype=np.int64)[idx])
