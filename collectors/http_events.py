@@ -25,7 +25,6 @@ Example (as root)::
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 from dataclasses import dataclass, fields, replace
@@ -211,7 +210,7 @@ class HttpEvents:
             # (a few milliseconds of numpy and Arrow calls, a store append) for a few rows at
             # a time.
             if not ring.pending():
-                if not select.select([ring.fileno()], [], [], timeout_ms / 1000)[0]:
+                if not ring.wait(timeout_ms):
                     return self._periodic(0)
                 self.counters["wakeups"] += 1
             rest = self._last_drain + int(s.gather_ms * 1_000_000) - time.monotonic_ns()
